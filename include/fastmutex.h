@@ -1,0 +1,185 @@
+/* fastmutex: the Windows kernel Fast Mutex for C programs on Linux.
+ *
+ * A small, non-recursive lock built for low contention: one compare-and-swap
+ * to acquire, one to release, no system call unless a thread must wait.  The
+ * lock word holds the owner's kernel thread id, so the owner is known at every
+ * instant (to the misuse checks, to `fmx`, to a debugger reading a core dump).
+ * Threads that must wait leave a record that `fmx waiters` can read, and a
+ * wait that lasts too long is checked for a deadlock.
+ *
+ * Everything in a fast_mutex_t is internal: read it only through the
+ * functions below.  All zeroes is a valid, free, process-private mutex.
+ */
+#ifndef FASTMUTEX_H
+#define FASTMUTEX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FAST_MUTEX_API __attribute__((visibility("default")))
+#define FAST_MUTEX_INLINE static inline __attribute__((always_inline))
+
+/* The lock word.  Bits 0..21 hold the owner's kernel thread id (Linux never
+ * hands out ids of 2^22 or more), 0 when the mutex is free.  Two flags sit
+ * above it; they change only with the queue lock held, while the owner bits
+ * change by compare-and-swap at any time:
+ *
+ *   WAITERS  the waiter queue is not empty; release must take the slow path
+ *            and may have to wake somebody.
+ *   WOKEN    a waiter has been taken off the queue and woken, and is on its
+ *            way to retry; releases need not wake another one.  Cleared by
+ *            that waiter when it gets the lock or queues up again.
+ *
+ * A waiter that has waited longer than the handoff bound is not woken to
+ * compete: release writes its thread id into the word directly, so the lock
+ * passes to it without ever being free.
+ *
+ * The fast paths only ever move the word between 0 and a bare thread id, so
+ * either flag sends both acquire and release to the slow path. */
+#define FAST_MUTEX_OWNER_MASK 0x003fffffu
+#define FAST_MUTEX_WAITERS 0x00400000u
+#define FAST_MUTEX_WOKEN 0x00800000u
+
+/* `queue` value that marks a mutex made by fast_mutex_init_shared(). */
+#define FAST_MUTEX_SHARED_QUEUE 0xffffffffu
+
+typedef struct fast_mutex {
+    _Atomic uint32_t word;       /* owner tid | flags, see above */
+    _Atomic uint32_t contention; /* how many acquires had to wait */
+    _Atomic uint32_t queue;      /* oldest waiter's registry slot + 1; 0 none */
+    _Atomic uint32_t queue_lock; /* 0 free, 1 held, 2 held with sleepers */
+} fast_mutex_t;
+
+_Static_assert(sizeof(fast_mutex_t) <= 16, "fast_mutex_t must stay small");
+
+/* A free, process-private mutex, for static and automatic storage. */
+#define FAST_MUTEX_INITIALIZER {0, 0, 0, 0}
+
+/* The calling thread's kernel id, cached per thread (internal). */
+extern FAST_MUTEX_API _Thread_local uint32_t fast_mutex_self_tid_;
+FAST_MUTEX_API uint32_t fast_mutex_self_tid_init_(void);
+
+/* Slow paths, called only from the inline functions below (internal).
+ * fast_mutex_acquire_slow_ returns 0, or ETIMEDOUT / EDEADLK for a deadline. */
+FAST_MUTEX_API __attribute__((cold, noinline)) int
+fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline);
+FAST_MUTEX_API __attribute__((cold, noinline)) void
+fast_mutex_release_slow_(fast_mutex_t *m);
+
+FAST_MUTEX_INLINE uint32_t fast_mutex_self_(void)
+{
+    uint32_t tid = fast_mutex_self_tid_;
+    return tid != 0 ? tid : fast_mutex_self_tid_init_();
+}
+
+/* Makes *m a free, process-private mutex.  Equivalent to
+ * FAST_MUTEX_INITIALIZER.  Requires that no thread use *m meanwhile. */
+FAST_MUTEX_API void fast_mutex_init(fast_mutex_t *m);
+
+/* Makes *m a free mutex that threads of several processes may use, when *m
+ * lies in memory they share (MAP_SHARED, shm_open, memfd).  Waiters of such a
+ * mutex sleep on the lock word itself rather than in a queue. */
+FAST_MUTEX_API void fast_mutex_init_shared(fast_mutex_t *m);
+
+/* Ends the life of *m.  Requires that *m be free and that no thread wait on
+ * it; destroying a held mutex is reported as misuse. */
+FAST_MUTEX_API void fast_mutex_destroy(fast_mutex_t *m);
+
+/* Blocks until the calling thread holds *m.  Requires that the calling
+ * thread not already hold *m: a recursive acquire is reported, naming the
+ * thread, the mutex and the call site, and the process aborts. */
+FAST_MUTEX_INLINE void fast_mutex_acquire(fast_mutex_t *m)
+{
+    uint32_t expected = 0;
+    /* Acquire ordering: the critical section may not start before the lock
+     * is ours.  Pairs with the release store in fast_mutex_release() or in
+     * the slow paths. */
+    if (!atomic_compare_exchange_strong_explicit(&m->word, &expected, fast_mutex_self_(),
+                                                 memory_order_acquire, memory_order_relaxed))
+        (void)fast_mutex_acquire_slow_(m, NULL);
+}
+
+/* Takes *m if it is free and returns true; returns false at once otherwise,
+ * also when the calling thread already holds it.  Never blocks. */
+FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
+{
+    uint32_t expected = 0;
+    /* Acquire ordering, as in fast_mutex_acquire(). */
+    return atomic_compare_exchange_strong_explicit(&m->word, &expected, fast_mutex_self_(),
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+/* Like fast_mutex_acquire(), but gives up at `deadline`, an absolute
+ * CLOCK_MONOTONIC time.  Returns 0 when the calling thread holds *m,
+ * ETIMEDOUT when the deadline passed first, and EDEADLK when the wait was
+ * found to close a cycle of threads waiting on each other (the deadlock
+ * check, after FASTMUTEX_DEADLOCK_MS). */
+FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct timespec *deadline)
+{
+    uint32_t expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, fast_mutex_self_(),
+                                                memory_order_acquire, memory_order_relaxed))
+        return 0;
+    return fast_mutex_acquire_slow_(m, deadline);
+}
+
+/* Lets go of *m.  Requires that the calling thread hold *m: a release by
+ * another thread, or of a free mutex, is reported and the process aborts.
+ * Release may touch *m after another thread has acquired it (it may wake a
+ * waiter), so a mutex must not be freed by the next holder while the last
+ * release could still be running; destroy after joining is always safe. */
+FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
+{
+    uint32_t expected = fast_mutex_self_();
+    /* Release ordering: the critical section's writes are visible to the
+     * next holder.  Pairs with the acquire CAS in fast_mutex_acquire(). */
+    if (!atomic_compare_exchange_strong_explicit(&m->word, &expected, 0, memory_order_release,
+                                                 memory_order_relaxed))
+        fast_mutex_release_slow_(m);
+}
+
+/* The kernel thread id of the thread holding *m, 0 when it is free.  A
+ * snapshot: by the time it returns another thread may hold *m. */
+FAST_MUTEX_INLINE pid_t fast_mutex_owner(const fast_mutex_t *m)
+{
+    return (pid_t)(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed) &
+                   FAST_MUTEX_OWNER_MASK);
+}
+
+/* How many acquires of *m found it held and had to wait (Windows'
+ * FAST_MUTEX.Contention).  Wraps around at 2^32. */
+FAST_MUTEX_INLINE uint32_t fast_mutex_contention(const fast_mutex_t *m)
+{
+    return atomic_load_explicit(&((fast_mutex_t *)m)->contention, memory_order_relaxed);
+}
+
+/* Gives *m a name (at most 31 bytes are kept) that fmx, the misuse and the
+ * deadlock reports show instead of its bare address.  NULL removes it.
+ * Returns 0, or ENOSPC when the process already names too many mutexes. */
+FAST_MUTEX_API int fast_mutex_set_name(fast_mutex_t *m, const char *name);
+
+/* Copies *m's name (or "" when it has none) into buf, NUL-terminated. */
+FAST_MUTEX_API void fast_mutex_get_name(const fast_mutex_t *m, char *buf, size_t size);
+
+/* What the library does with a misuse or deadlock report.  The default
+ * writes the text to standard error; then misuse aborts the process and a
+ * deadlock follows FASTMUTEX_ON_DEADLOCK.  A test may install its own hook
+ * to catch a report; `fatal` says whether the process is about to abort, and
+ * a hook that returns for a fatal report still aborts it. */
+typedef void (*fast_mutex_report_hook_t)(const char *report, bool fatal);
+
+/* Installs `hook` (NULL restores the default) and returns the previous one. */
+FAST_MUTEX_API fast_mutex_report_hook_t fast_mutex_set_report_hook(fast_mutex_report_hook_t hook);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTMUTEX_H */

@@ -1,0 +1,461 @@
+/* The slow paths of fast_mutex_t.
+ *
+ * Acquire: the fast path (one CAS from 0 to our thread id, in the header)
+ * failed.  The mid path spins briefly, read-only, while nobody is queued:
+ * critical sections are short and a futex wake costs far more than a short
+ * spin.  The slow path queues the thread's registry record at the tail of
+ * the mutex's FIFO queue and parks it on the record's own futex word.
+ *
+ * Release: the fast path (one CAS from our id to 0) failed because a flag is
+ * set.  If a woken waiter is already on its way, or nobody is queued, the
+ * owner bits are simply cleared.  Otherwise the oldest waiter is taken off
+ * the queue and either woken to compete for the lock (barging keeps the
+ * throughput of a low-contention lock) or, if it has waited longer than the
+ * handoff bound, handed the lock outright so that nobody starves.
+ *
+ * The queue and the flag bits change only with the queue lock held, a
+ * three-state futex lock of its own in the mutex.  A process-shared mutex
+ * has no queue (records of other processes cannot be linked): its waiters
+ * sleep on the lock word, in the classic futex mutex protocol.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "internal.h"
+
+/* How long the mid path spins before queueing.  Longer than a typical
+ * critical section, shorter than a futex wake and reschedule (~25 us). */
+#define SPIN_NS 4000u
+/* A waiter queued longer than this gets the lock handed to it. */
+#define HANDOFF_NS 1000000u
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint32_t owner_of(uint32_t word)
+{
+    return word & FAST_MUTEX_OWNER_MASK;
+}
+
+static inline bool is_shared(const fast_mutex_t *m)
+{
+    return atomic_load_explicit(&m->queue, memory_order_relaxed) == FAST_MUTEX_SHARED_QUEUE;
+}
+
+void fast_mutex_init(fast_mutex_t *m)
+{
+    *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
+}
+
+void fast_mutex_init_shared(fast_mutex_t *m)
+{
+    *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
+    atomic_store_explicit(&m->queue, FAST_MUTEX_SHARED_QUEUE, memory_order_relaxed);
+}
+
+void fast_mutex_destroy(fast_mutex_t *m)
+{
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    if (owner_of(word) != 0)
+        fmx_misuse("destroy of a held mutex", m, __builtin_return_address(0),
+                   "it is held by thread %u", owner_of(word));
+    if (word != 0)
+        fmx_misuse("destroy of a mutex with waiters", m, __builtin_return_address(0),
+                   "threads are still queued for it");
+    fmx_forget_name(m);
+}
+
+/* The queue lock: 0 free, 1 held, 2 held and somebody may sleep on it.
+ * Held only for a few loads and stores, so contention on it is rare. */
+static void queue_lock(fast_mutex_t *m)
+{
+    uint32_t expected = 0;
+    /* Acquire: the queue and flags as the last holder left them are
+     * visible (pairs with the release exchange in queue_unlock()). */
+    if (atomic_compare_exchange_strong_explicit(&m->queue_lock, &expected, 1, memory_order_acquire,
+                                                memory_order_relaxed))
+        return;
+    for (int spins = 0; spins < 100; spins++) {
+        cpu_relax();
+        expected = 0;
+        if (atomic_load_explicit(&m->queue_lock, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&m->queue_lock, &expected, 1,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return;
+    }
+    while (atomic_exchange_explicit(&m->queue_lock, 2, memory_order_acquire) != 0)
+        fmx_futex_wait(&m->queue_lock, 2, NULL, false);
+}
+
+static void queue_unlock(fast_mutex_t *m)
+{
+    /* Release: pairs with the acquire in queue_lock(). */
+    if (atomic_exchange_explicit(&m->queue_lock, 0, memory_order_release) == 2)
+        fmx_futex_wake(&m->queue_lock, 1, false);
+}
+
+/* The queue is circular and doubly linked through record links; m->queue
+ * is the oldest waiter, its `prev` the newest.  Queue lock held. */
+static void enqueue(fast_mutex_t *m, struct fmx_record *rec, bool at_front)
+{
+    uint32_t link = fmx_record_link(rec);
+    struct fmx_record *head = fmx_record_at(atomic_load_explicit(&m->queue, memory_order_relaxed));
+    fmx_record_write_begin(rec);
+    if (head == NULL) {
+        rec->next = rec->prev = link;
+    } else {
+        struct fmx_record *tail = fmx_record_at(head->prev);
+        rec->next = fmx_record_link(head);
+        rec->prev = head->prev;
+        tail->next = link;
+        head->prev = link;
+    }
+    fmx_record_write_end(rec);
+    if (head == NULL || at_front)
+        atomic_store_explicit(&m->queue, link, memory_order_relaxed);
+}
+
+/* Takes rec off m's queue; returns true when the queue is now empty.
+ * Queue lock held. */
+static bool dequeue(fast_mutex_t *m, struct fmx_record *rec)
+{
+    uint32_t link = fmx_record_link(rec);
+    bool empty = rec->next == link;
+    if (empty) {
+        atomic_store_explicit(&m->queue, 0, memory_order_relaxed);
+    } else {
+        fmx_record_at(rec->prev)->next = rec->next;
+        fmx_record_at(rec->next)->prev = rec->prev;
+        if (atomic_load_explicit(&m->queue, memory_order_relaxed) == link)
+            atomic_store_explicit(&m->queue, rec->next, memory_order_relaxed);
+    }
+    fmx_record_write_begin(rec);
+    rec->next = rec->prev = 0;
+    fmx_record_write_end(rec);
+    return empty;
+}
+
+/* Changes the flag bits of the word, whatever the owner bits do meanwhile.
+ * Queue lock held (flags change only under it).  Returns the new word. */
+static uint32_t update_flags(fast_mutex_t *m, uint32_t set, uint32_t clear, memory_order order)
+{
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&m->word, &word, (word | set) & ~clear, order,
+                                                  memory_order_relaxed))
+        ;
+    return (word | set) & ~clear;
+}
+
+/* The mid path: spin while the lock is held and nobody is queued, taking it
+ * the moment it is free.  Read-only while waiting, so the owner's cache
+ * line is not stolen from it; the pause between reads doubles up to a cap. */
+static bool spin_acquire(fast_mutex_t *m, uint32_t self)
+{
+    uint64_t start = 0;
+    unsigned backoff = 1;
+    for (unsigned round = 0;; round++) {
+        uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+        if (word & (FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN))
+            return false; /* others are queued: they go first */
+        if (owner_of(word) == 0) {
+            /* Acquire: pairs with the release that freed the lock. */
+            if (atomic_compare_exchange_weak_explicit(&m->word, &word, word | self,
+                                                      memory_order_acquire, memory_order_relaxed))
+                return true;
+            continue;
+        }
+        for (unsigned i = 0; i < backoff; i++)
+            cpu_relax();
+        if (backoff < 64)
+            backoff <<= 1;
+        /* Read the clock only now and then: it costs more than a pause. */
+        if ((round & 7) == 0) {
+            uint64_t now = fmx_now_ns();
+            if (start == 0)
+                start = now;
+            else if (now - start > SPIN_NS)
+                return false;
+        }
+    }
+}
+
+/* Fills the record for a wait that starts now. */
+static void begin_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site, const void *outer)
+{
+    char name[FMX_THREAD_NAME_LEN] = "";
+    prctl(PR_GET_NAME, name);
+    fmx_record_write_begin(rec);
+    rec->mutex = (uint64_t)(uintptr_t)m;
+    rec->outer = (uint64_t)(uintptr_t)outer;
+    rec->kind = outer != NULL ? FMX_KIND_WDM : FMX_KIND_FAST_MUTEX;
+    rec->site = (uint64_t)(uintptr_t)site;
+    rec->wait_start_ns = fmx_now_ns();
+    rec->owner_seen = (int32_t)owner_of(atomic_load_explicit(&m->word, memory_order_relaxed));
+    rec->deadlock = 0;
+    memcpy(rec->thread_name, name, sizeof rec->thread_name);
+    atomic_store_explicit(&rec->state, FMX_RECORD_WAITING, memory_order_release);
+    fmx_record_write_end(rec);
+}
+
+static void end_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site, bool acquired)
+{
+    fmx_record_write_begin(rec);
+    if (acquired) {
+        rec->acquired_mutex = (uint64_t)(uintptr_t)m;
+        rec->acquired_site = (uint64_t)(uintptr_t)site;
+    }
+    rec->deadlock = 0;
+    atomic_store_explicit(&rec->state, FMX_RECORD_IDLE, memory_order_release);
+    fmx_record_write_end(rec);
+}
+
+static void note_owner(struct fmx_record *rec, fast_mutex_t *m)
+{
+    fmx_record_write_begin(rec);
+    rec->owner_seen = (int32_t)owner_of(atomic_load_explicit(&m->word, memory_order_relaxed));
+    fmx_record_write_end(rec);
+}
+
+/* When the sleeping waiter must next wake by itself: the caller's deadline
+ * or the next deadlock check, whichever comes first (0: never). */
+static uint64_t next_timeout(uint64_t deadline_ns, uint64_t check_ns)
+{
+    if (deadline_ns == 0)
+        return check_ns;
+    if (check_ns == 0)
+        return deadline_ns;
+    return deadline_ns < check_ns ? deadline_ns : check_ns;
+}
+
+/* The process-shared slow path: the classic futex mutex, with our thread id
+ * for "locked" and WAITERS for "somebody may sleep on the word". */
+static int acquire_shared(fast_mutex_t *m, uint64_t deadline_ns, struct fmx_record *rec)
+{
+    uint32_t self = fast_mutex_self_();
+    uint64_t check_every = fmx_deadlock_after_ns();
+    uint64_t check_at = check_every ? rec->wait_start_ns + check_every : 0;
+    bool reported = false;
+    for (;;) {
+        uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+        if (owner_of(word) == 0) {
+            /* We may not be the only sleeper: keep WAITERS so our release
+             * wakes the next.  Acquire pairs with the releasing exchange. */
+            if (atomic_compare_exchange_weak_explicit(&m->word, &word, self | FAST_MUTEX_WAITERS,
+                                                      memory_order_acquire, memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        if (!(word & FAST_MUTEX_WAITERS) &&
+            !atomic_compare_exchange_weak_explicit(&m->word, &word, word | FAST_MUTEX_WAITERS,
+                                                   memory_order_relaxed, memory_order_relaxed))
+            continue;
+        uint64_t wake_at = next_timeout(deadline_ns, check_at);
+        struct timespec ts = fmx_ns_timespec(wake_at);
+        if (fmx_futex_wait(&m->word, word | FAST_MUTEX_WAITERS, wake_at ? &ts : NULL, true))
+            continue;
+        uint64_t now = fmx_now_ns();
+        if (deadline_ns != 0 && now >= deadline_ns)
+            return ETIMEDOUT;
+        if (check_at != 0 && now >= check_at) {
+            note_owner(rec, m);
+            bool cycle = !reported && fmx_deadlock_check(m, rec);
+            reported |= cycle;
+            if (cycle && deadline_ns != 0)
+                return EDEADLK;
+            check_at = now + check_every;
+        }
+    }
+}
+
+/* Gives up a queued wait (timeout or deadlock) unless a release got to us
+ * first; returns the wake value: FMX_WAKE_NONE if we left the queue. */
+static uint32_t leave_queue(fast_mutex_t *m, struct fmx_record *rec)
+{
+    queue_lock(m);
+    /* Acquire: if a release dequeued us, see what it did (pairs with its
+     * release store of `wake`). */
+    uint32_t wake = atomic_load_explicit(&rec->wake, memory_order_acquire);
+    if (wake == FMX_WAKE_NONE && dequeue(m, rec))
+        update_flags(m, 0, FAST_MUTEX_WAITERS, memory_order_relaxed);
+    queue_unlock(m);
+    return wake;
+}
+
+int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site, const void *outer)
+{
+    uint32_t self = fast_mutex_self_();
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    if (owner_of(word) == self)
+        fmx_misuse("recursive acquire", m, site, "the calling thread already holds it");
+    atomic_fetch_add_explicit(&m->contention, 1, memory_order_relaxed);
+    if (spin_acquire(m, self))
+        return 0;
+
+    uint64_t deadline_ns = deadline != NULL ? fmx_timespec_ns(deadline) : 0;
+    if (deadline != NULL && deadline_ns == 0)
+        deadline_ns = 1; /* a deadline long past: still a deadline */
+    struct fmx_record *rec = fmx_self_record();
+    begin_wait(rec, m, site, outer);
+    int result;
+    if (is_shared(m)) {
+        result = acquire_shared(m, deadline_ns, rec);
+        goto out;
+    }
+
+    uint64_t check_every = fmx_deadlock_after_ns();
+    uint64_t check_at = check_every ? rec->wait_start_ns + check_every : 0;
+    bool reported = false;
+    bool woken = false; /* we hold the WOKEN flag: clear it when done */
+    for (;;) {
+        queue_lock(m);
+        word = atomic_load_explicit(&m->word, memory_order_relaxed);
+        while (owner_of(word) == 0) {
+            /* Free: take it, dropping WOKEN if it was set for us.  Acquire
+             * pairs with the release that freed it. */
+            uint32_t taken = (word | self) & ~(woken ? FAST_MUTEX_WOKEN : 0);
+            if (atomic_compare_exchange_weak_explicit(&m->word, &word, taken, memory_order_acquire,
+                                                      memory_order_relaxed)) {
+                queue_unlock(m);
+                result = 0;
+                goto out;
+            }
+        }
+        if (deadline_ns != 0 && fmx_now_ns() >= deadline_ns) {
+            if (woken)
+                update_flags(m, 0, FAST_MUTEX_WOKEN, memory_order_relaxed);
+            queue_unlock(m);
+            result = ETIMEDOUT;
+            goto out;
+        }
+        /* Held: queue up.  A waiter woken to retry goes back to the front,
+         * keeping its place; a new one goes to the back. */
+        atomic_store_explicit(&rec->wake, FMX_WAKE_NONE, memory_order_relaxed);
+        enqueue(m, rec, woken);
+        /* Setting WAITERS while the lock is held makes its release take the
+         * slow path and find us.  If it was released meanwhile, we leave the
+         * queue again and retry. */
+        word = atomic_load_explicit(&m->word, memory_order_relaxed);
+        uint32_t flagged;
+        do {
+            if (owner_of(word) == 0)
+                break;
+            flagged = (word | FAST_MUTEX_WAITERS) & ~(woken ? FAST_MUTEX_WOKEN : 0);
+        } while (!atomic_compare_exchange_weak_explicit(&m->word, &word, flagged,
+                                                        memory_order_relaxed, memory_order_relaxed));
+        if (owner_of(word) == 0) {
+            if (dequeue(m, rec))
+                update_flags(m, 0, FAST_MUTEX_WAITERS, memory_order_relaxed);
+            queue_unlock(m);
+            continue;
+        }
+        woken = false;
+        queue_unlock(m);
+
+        /* Park until a release takes us off the queue. */
+        uint32_t wake;
+        while ((wake = atomic_load_explicit(&rec->wake, memory_order_acquire)) == FMX_WAKE_NONE) {
+            uint64_t wake_at = next_timeout(deadline_ns, check_at);
+            struct timespec ts = fmx_ns_timespec(wake_at);
+            if (fmx_futex_wait(&rec->wake, FMX_WAKE_NONE, wake_at ? &ts : NULL, false))
+                continue;
+            uint64_t now = fmx_now_ns();
+            bool give_up = deadline_ns != 0 && now >= deadline_ns;
+            int why = ETIMEDOUT;
+            if (!give_up && check_at != 0 && now >= check_at) {
+                note_owner(rec, m);
+                bool cycle = !reported && fmx_deadlock_check(m, rec);
+                reported |= cycle;
+                check_at = now + check_every;
+                give_up = cycle && deadline_ns != 0;
+                why = EDEADLK;
+            }
+            if (give_up && (wake = leave_queue(m, rec)) == FMX_WAKE_NONE) {
+                result = why;
+                goto out;
+            }
+        }
+        /* Acquire (the load above): pairs with the release store of `wake`
+         * in release_slow, after it wrote the word. */
+        if (wake == FMX_WAKE_HANDOFF) {
+            result = 0;
+            goto out;
+        }
+        woken = true;
+    }
+out:
+    end_wait(rec, m, site, result == 0);
+    return result;
+}
+
+int fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline)
+{
+    /* Inlined fast paths call us directly, so our return address lies in
+     * the function that called fast_mutex_acquire(): the call site. */
+    return fmx_acquire(m, deadline, __builtin_return_address(0), NULL);
+}
+
+void fmx_check_release(const fast_mutex_t *m, const void *site)
+{
+    uint32_t owner = owner_of(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed));
+    if (owner == 0)
+        fmx_misuse("release of a free mutex", m, site, "nobody holds it");
+    if (owner != fast_mutex_self_())
+        fmx_misuse("release by a thread that does not own the mutex", m, site,
+                   "it is held by thread %u", owner);
+}
+
+void fast_mutex_release_slow_(fast_mutex_t *m)
+{
+    fmx_check_release(m, __builtin_return_address(0));
+    if (is_shared(m)) {
+        /* Release: pairs with the acquire CAS of the next holder. */
+        uint32_t word = atomic_exchange_explicit(&m->word, 0, memory_order_release);
+        if (word & FAST_MUTEX_WAITERS)
+            fmx_futex_wake(&m->word, 1, true);
+        return;
+    }
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    /* Nobody queued, or a woken waiter already on its way: just let go.
+     * Release pairs with the next holder's acquire CAS. */
+    while ((word & FAST_MUTEX_WOKEN) || !(word & FAST_MUTEX_WAITERS))
+        if (atomic_compare_exchange_weak_explicit(&m->word, &word, word & ~FAST_MUTEX_OWNER_MASK,
+                                                  memory_order_release, memory_order_relaxed))
+            return;
+
+    queue_lock(m);
+    /* We own the lock and hold the queue lock: nobody else changes the word
+     * from here on. */
+    struct fmx_record *head = fmx_record_at(atomic_load_explicit(&m->queue, memory_order_relaxed));
+    if (head == NULL) {
+        /* The last waiter gave up (timeout) since we looked. */
+        atomic_store_explicit(&m->word, 0, memory_order_release);
+        queue_unlock(m);
+        return;
+    }
+    bool empty = dequeue(m, head);
+    uint32_t rest = empty ? 0 : FAST_MUTEX_WAITERS;
+    uint32_t wake;
+    if (fmx_now_ns() - head->wait_start_ns > HANDOFF_NS) {
+        /* Hand over: the lock goes straight to the oldest waiter. */
+        atomic_store_explicit(&m->word, (uint32_t)head->tid | rest, memory_order_release);
+        wake = FMX_WAKE_HANDOFF;
+    } else {
+        atomic_store_explicit(&m->word, rest | FAST_MUTEX_WOKEN, memory_order_release);
+        wake = FMX_WAKE_RETRY;
+    }
+    /* Release: the waiter that sees `wake` also sees the word we wrote and,
+     * for a handoff, our critical section (pairs with its acquire load). */
+    atomic_store_explicit(&head->wake, wake, memory_order_release);
+    queue_unlock(m);
+    /* The record outlives the wait (it belongs to the thread until the
+     * thread exits), so waking it after the unlock is safe: at worst the
+     * thread has moved on and takes a spurious wake-up. */
+    fmx_futex_wake(&head->wake, 1, false);
+}

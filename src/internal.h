@@ -1,0 +1,64 @@
+/* Declarations shared by the library's source files; nothing here is
+ * exported.  Every function is fmx_-prefixed and hidden. */
+#ifndef FASTMUTEX_INTERNAL_H
+#define FASTMUTEX_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "fastmutex.h"
+#include "registry.h"
+
+#define FMX_HIDDEN __attribute__((visibility("hidden")))
+
+/* futex.c: every futex call goes through these two.
+ * fmx_futex_wait sleeps while *word == expected, until woken or until the
+ * absolute CLOCK_MONOTONIC `deadline` (NULL: none).  Returns false on
+ * timeout, true otherwise (woken, value already changed, or interrupted by
+ * a signal): the caller re-checks its condition in every case. */
+FMX_HIDDEN bool fmx_futex_wait(_Atomic uint32_t *word, uint32_t expected,
+                               const struct timespec *deadline, bool shared);
+FMX_HIDDEN void fmx_futex_wake(_Atomic uint32_t *word, int count, bool shared);
+
+FMX_HIDDEN uint64_t fmx_now_ns(void);
+FMX_HIDDEN uint64_t fmx_timespec_ns(const struct timespec *ts);
+FMX_HIDDEN struct timespec fmx_ns_timespec(uint64_t ns);
+
+/* registry.c: the calling thread's record, claimed on first use and given
+ * back when the thread exits.  Never NULL: without a memfd the registry
+ * falls back to private memory that only this process sees. */
+FMX_HIDDEN struct fmx_record *fmx_self_record(void);
+/* Record by queue link (slot + 1); NULL for 0. */
+FMX_HIDDEN struct fmx_record *fmx_record_at(uint32_t link);
+FMX_HIDDEN uint32_t fmx_record_link(const struct fmx_record *rec);
+/* The record of thread `tid` while it waits for a mutex, or NULL. */
+FMX_HIDDEN struct fmx_record *fmx_waiting_record(int32_t tid);
+/* Bracket every change to a record (the seqlock outside readers check). */
+FMX_HIDDEN void fmx_record_write_begin(struct fmx_record *rec);
+FMX_HIDDEN void fmx_record_write_end(struct fmx_record *rec);
+/* Copies m's name into buf ("" when unnamed); cheap when nothing is named. */
+FMX_HIDDEN void fmx_name_of(const void *m, char *buf, size_t size);
+FMX_HIDDEN void fmx_forget_name(const void *m);
+
+/* report.c */
+/* A misuse report: names the check, the calling thread, the mutex and the
+ * call site, then aborts (after the report hook, if one is set). */
+FMX_HIDDEN _Noreturn void fmx_misuse(const char *check, const void *mutex, const void *site,
+                                     const char *detail_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The deadlock check for the calling thread, waiting on m with record
+ * `self`.  Returns true when the wait closes a cycle (after reporting it
+ * once, and aborting if FASTMUTEX_ON_DEADLOCK=abort). */
+FMX_HIDDEN bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self);
+/* The wait after which the deadlock check runs, 0 when it is switched off. */
+FMX_HIDDEN uint64_t fmx_deadlock_after_ns(void);
+
+/* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
+ * the address of the FAST_MUTEX around m (NULL otherwise). */
+FMX_HIDDEN int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site,
+                           const void *outer);
+/* Reports, if the caller does not hold m, the release that is misuse. */
+FMX_HIDDEN void fmx_check_release(const fast_mutex_t *m, const void *site);
+
+#endif /* FASTMUTEX_INTERNAL_H */

@@ -1,0 +1,279 @@
+/* The waiter registry (layout and rules in registry.h): made on first need,
+ * one per process, remade in a forked child; and the thread id cache. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Thread_local uint32_t fast_mutex_self_tid_;
+
+/* The calling thread's record, claimed by fmx_self_record(). */
+static _Thread_local struct fmx_record *self_record;
+
+static struct fmx_registry *_Atomic registry;
+static int registry_fd = -1;
+/* Serializes making the registry and changing the names table; never held
+ * on a lock's hot path. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Gives a thread's record back when the thread exits. */
+static pthread_key_t record_key;
+/* How many names are set, so that destroy and reports skip the table when
+ * none are. */
+static _Atomic uint32_t names_set;
+
+uint32_t fast_mutex_self_tid_init_(void)
+{
+    fast_mutex_self_tid_ = (uint32_t)gettid();
+    return fast_mutex_self_tid_;
+}
+
+static struct fmx_record *records(struct fmx_registry *reg)
+{
+    return (struct fmx_record *)((char *)reg + reg->records_offset);
+}
+
+static struct fmx_name *names(struct fmx_registry *reg)
+{
+    return (struct fmx_name *)((char *)reg + reg->names_offset);
+}
+
+/* Maps a fresh registry: a memfd that `fmx` can open through /proc/PID/fd,
+ * or, if the kernel refuses one, private memory so that waiting still works
+ * (unseen by the tools). */
+static struct fmx_registry *map_registry(void)
+{
+    void *mem = MAP_FAILED;
+    int fd = memfd_create(FMX_REGISTRY_NAME, MFD_CLOEXEC);
+    if (fd >= 0 && ftruncate(fd, FMX_REGISTRY_SIZE) == 0)
+        mem = mmap(NULL, FMX_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) {
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        mem = mmap(NULL, FMX_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+            abort(); /* out of address space: nothing sensible is left to do */
+    }
+    struct fmx_registry *reg = mem;
+    reg->magic = FMX_REGISTRY_MAGIC;
+    reg->version = FMX_REGISTRY_VERSION;
+    reg->header_size = sizeof(struct fmx_registry);
+    reg->record_size = sizeof(struct fmx_record);
+    reg->name_size = sizeof(struct fmx_name);
+    reg->thread_capacity = FMX_REGISTRY_THREADS;
+    reg->name_capacity = FMX_REGISTRY_NAMES;
+    reg->pid = getpid();
+    reg->records_offset = sizeof(struct fmx_registry);
+    reg->names_offset = reg->records_offset + FMX_REGISTRY_THREADS * sizeof(struct fmx_record);
+    registry_fd = fd;
+    return reg;
+}
+
+static void give_back_record(void *rec_ptr)
+{
+    struct fmx_record *rec = rec_ptr;
+    fmx_record_write_begin(rec);
+    rec->tid = 0;
+    rec->thread_name[0] = '\0';
+    rec->acquired_mutex = 0;
+    rec->acquired_site = 0;
+    fmx_record_write_end(rec);
+    /* Release: the slot's last contents are written before another thread
+     * can claim it (pairs with the acquire CAS in claim_record()). */
+    atomic_store_explicit(&rec->state, FMX_RECORD_FREE, memory_order_release);
+}
+
+/* In a forked child only the forking thread lives on, and it has a new
+ * thread id.  The registry mapping is shared with the parent, so the child
+ * must not write to it: forget it and make its own on first need. */
+static void after_fork_in_child(void)
+{
+    fast_mutex_self_tid_ = 0;
+    self_record = NULL;
+    struct fmx_registry *old = atomic_load_explicit(&registry, memory_order_relaxed);
+    if (old != NULL)
+        munmap(old, FMX_REGISTRY_SIZE);
+    if (registry_fd >= 0)
+        close(registry_fd);
+    registry_fd = -1;
+    atomic_store_explicit(&registry, NULL, memory_order_relaxed);
+    atomic_store_explicit(&names_set, 0, memory_order_relaxed);
+    pthread_mutex_init(&registry_lock, NULL);
+}
+
+__attribute__((constructor)) static void registry_setup(void)
+{
+    if (pthread_key_create(&record_key, give_back_record) != 0)
+        abort();
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
+static struct fmx_registry *get_registry(void)
+{
+    /* Acquire: the header and offsets are written before the pointer is
+     * published (pairs with the release store below). */
+    struct fmx_registry *reg = atomic_load_explicit(&registry, memory_order_acquire);
+    if (reg != NULL)
+        return reg;
+    pthread_mutex_lock(&registry_lock);
+    reg = atomic_load_explicit(&registry, memory_order_relaxed);
+    if (reg == NULL) {
+        reg = map_registry();
+        atomic_store_explicit(&registry, reg, memory_order_release);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return reg;
+}
+
+static struct fmx_record *claim_record(struct fmx_registry *reg)
+{
+    struct fmx_record *recs = records(reg);
+    uint32_t used = atomic_load_explicit(&reg->threads_used, memory_order_acquire);
+    /* Reuse the slot of a thread that has exited, if there is one. */
+    for (uint32_t i = 0; i < used; i++) {
+        uint32_t expected = FMX_RECORD_FREE;
+        if (atomic_load_explicit(&recs[i].state, memory_order_relaxed) == FMX_RECORD_FREE &&
+            atomic_compare_exchange_strong_explicit(&recs[i].state, &expected, FMX_RECORD_IDLE,
+                                                    memory_order_acquire, memory_order_relaxed))
+            return &recs[i];
+    }
+    uint32_t slot = atomic_fetch_add_explicit(&reg->threads_used, 1, memory_order_acq_rel);
+    if (slot >= FMX_REGISTRY_THREADS) {
+        atomic_fetch_sub_explicit(&reg->threads_used, 1, memory_order_relaxed);
+        fmx_misuse("too many threads", NULL, NULL,
+                   "more than %u live threads have waited for a fastmutex", FMX_REGISTRY_THREADS);
+    }
+    atomic_store_explicit(&recs[slot].state, FMX_RECORD_IDLE, memory_order_relaxed);
+    return &recs[slot];
+}
+
+struct fmx_record *fmx_self_record(void)
+{
+    struct fmx_record *rec = self_record;
+    if (rec != NULL)
+        return rec;
+    rec = claim_record(get_registry());
+    fmx_record_write_begin(rec);
+    rec->tid = (int32_t)fast_mutex_self_();
+    rec->next = rec->prev = 0;
+    atomic_store_explicit(&rec->wake, FMX_WAKE_NONE, memory_order_relaxed);
+    fmx_record_write_end(rec);
+    pthread_setspecific(record_key, rec);
+    self_record = rec;
+    return rec;
+}
+
+struct fmx_record *fmx_record_at(uint32_t link)
+{
+    /* Links exist only once records do, so the registry is there. */
+    return link == 0 ? NULL : &records(atomic_load_explicit(&registry, memory_order_acquire))[link - 1];
+}
+
+uint32_t fmx_record_link(const struct fmx_record *rec)
+{
+    struct fmx_registry *reg = atomic_load_explicit(&registry, memory_order_acquire);
+    return (uint32_t)(rec - records(reg)) + 1;
+}
+
+struct fmx_record *fmx_waiting_record(int32_t tid)
+{
+    struct fmx_registry *reg = atomic_load_explicit(&registry, memory_order_acquire);
+    if (reg == NULL)
+        return NULL;
+    struct fmx_record *recs = records(reg);
+    uint32_t used = atomic_load_explicit(&reg->threads_used, memory_order_acquire);
+    for (uint32_t i = 0; i < used && i < FMX_REGISTRY_THREADS; i++)
+        if (recs[i].tid == tid &&
+            atomic_load_explicit(&recs[i].state, memory_order_acquire) == FMX_RECORD_WAITING)
+            return &recs[i];
+    return NULL;
+}
+
+void fmx_record_write_begin(struct fmx_record *rec)
+{
+    /* Odd seq: the fields are changing.  The release fence keeps the field
+     * stores below from moving above the increment, as seen by a reader
+     * that checks seq before and after (pairs with its acquire loads). */
+    atomic_fetch_add_explicit(&rec->seq, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+void fmx_record_write_end(struct fmx_record *rec)
+{
+    /* Even seq again; release so the field stores come first. */
+    atomic_fetch_add_explicit(&rec->seq, 1, memory_order_release);
+}
+
+static struct fmx_name *find_name(struct fmx_registry *reg, const void *m)
+{
+    struct fmx_name *table = names(reg);
+    for (uint32_t i = 0; i < FMX_REGISTRY_NAMES; i++)
+        if (atomic_load_explicit(&table[i].mutex, memory_order_acquire) == (uint64_t)(uintptr_t)m)
+            return &table[i];
+    return NULL;
+}
+
+int fast_mutex_set_name(fast_mutex_t *m, const char *name)
+{
+    struct fmx_registry *reg = get_registry();
+    int result = 0;
+    pthread_mutex_lock(&registry_lock);
+    struct fmx_name *entry = find_name(reg, m);
+    if (name == NULL) {
+        if (entry != NULL) {
+            atomic_store_explicit(&entry->mutex, 0, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&names_set, 1, memory_order_relaxed);
+        }
+        goto out;
+    }
+    if (entry == NULL) {
+        entry = find_name(reg, NULL);
+        if (entry == NULL) {
+            result = ENOSPC;
+            goto out;
+        }
+        atomic_fetch_add_explicit(&names_set, 1, memory_order_relaxed);
+    }
+    /* Unpublish while the text changes, so no reader sees half a name. */
+    atomic_store_explicit(&entry->mutex, 0, memory_order_relaxed);
+    memset(entry->name, 0, sizeof entry->name);
+    strncpy(entry->name, name, sizeof entry->name - 1);
+    /* Release: the name is written before the address that finds it. */
+    atomic_store_explicit(&entry->mutex, (uint64_t)(uintptr_t)m, memory_order_release);
+out:
+    pthread_mutex_unlock(&registry_lock);
+    return result;
+}
+
+void fmx_name_of(const void *m, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    struct fmx_registry *reg = atomic_load_explicit(&registry, memory_order_acquire);
+    if (reg == NULL || atomic_load_explicit(&names_set, memory_order_relaxed) == 0)
+        return;
+    struct fmx_name *entry = find_name(reg, m);
+    if (entry == NULL)
+        return;
+    size_t n = strnlen(entry->name, sizeof entry->name);
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, entry->name, n);
+    buf[n] = '\0';
+}
+
+void fast_mutex_get_name(const fast_mutex_t *m, char *buf, size_t size)
+{
+    if (size > 0)
+        fmx_name_of(m, buf, size);
+}
+
+void fmx_forget_name(const void *m)
+{
+    if (atomic_load_explicit(&names_set, memory_order_relaxed) != 0)
+        fast_mutex_set_name((fast_mutex_t *)m, NULL);
+}

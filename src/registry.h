@@ -1,0 +1,96 @@
+/* The waiter registry: one memory region per process, a memfd named
+ * "fastmutex-registry", holding a record for every thread that has had to
+ * wait for a fastmutex, and the names given to mutexes.
+ *
+ * The same records serve four readers: the waiter queue of each mutex (the
+ * `next`/`prev` links), the deadlock check, `fmx` reading the region through
+ * /proc/PID/fd from another process, and a debugger reading a core dump.  So
+ * the layout is fixed, versioned, and made only of fixed-width fields; links
+ * are slot numbers, not pointers, so that another process can follow them.
+ *
+ * Readers outside the process must treat everything here as untrusted: the
+ * region may be torn, truncated or garbage.  Writers bump a record's `seq`
+ * to odd before changing it and to even after (a seqlock), so a reader can
+ * retry until it sees an even, unchanged `seq`. */
+#ifndef FASTMUTEX_REGISTRY_H
+#define FASTMUTEX_REGISTRY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define FMX_REGISTRY_NAME "fastmutex-registry"
+#define FMX_REGISTRY_MAGIC 0x58544d46u /* "FMTX" */
+#define FMX_REGISTRY_VERSION 1u
+#define FMX_REGISTRY_THREADS 4096u /* records; a thread beyond that waits unrecorded */
+#define FMX_REGISTRY_NAMES 1024u   /* named mutexes */
+#define FMX_NAME_LEN 32u
+#define FMX_THREAD_NAME_LEN 16u
+
+/* A record's state. */
+enum fmx_record_state {
+    FMX_RECORD_FREE = 0,    /* no thread owns this slot */
+    FMX_RECORD_IDLE = 1,    /* owned by a live thread that is not waiting */
+    FMX_RECORD_WAITING = 2, /* its thread waits for `mutex` */
+};
+
+/* What kind of mutex a waiting record waits on. */
+enum fmx_mutex_kind {
+    FMX_KIND_FAST_MUTEX = 0, /* a fast_mutex_t */
+    FMX_KIND_WDM = 1,        /* a FAST_MUTEX; `outer` is its address */
+};
+
+/* Values of `wake`, the word a waiting thread sleeps on. */
+enum fmx_wake {
+    FMX_WAKE_NONE = 0,    /* keep sleeping */
+    FMX_WAKE_RETRY = 1,   /* taken off the queue: try for the lock again */
+    FMX_WAKE_HANDOFF = 2, /* taken off the queue and handed the lock */
+};
+
+struct fmx_record {
+    _Atomic uint32_t seq;   /* seqlock for outside readers, see above */
+    _Atomic uint32_t state; /* enum fmx_record_state */
+    _Atomic uint32_t wake;  /* enum fmx_wake; futex word of this thread */
+    int32_t tid;            /* kernel thread id of the slot's thread */
+    uint32_t next, prev;    /* queue links: slot + 1 of neighbours, 0 none */
+    uint32_t kind;          /* enum fmx_mutex_kind */
+    int32_t owner_seen;     /* mutex owner when last looked at, 0 unknown */
+    uint64_t mutex;         /* address of the fast_mutex_t waited on */
+    uint64_t outer;         /* address of the FAST_MUTEX, for FMX_KIND_WDM */
+    uint64_t wait_start_ns; /* CLOCK_MONOTONIC when this wait began */
+    uint64_t site;          /* return address into the caller of acquire */
+    uint64_t acquired_mutex; /* the last mutex this thread got after waiting, */
+    uint64_t acquired_site;  /* and where: what a recursive-acquire report can name */
+    uint32_t deadlock;      /* 1 once the deadlock check found a cycle here */
+    uint32_t pad;
+    char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread at wait start */
+};
+
+struct fmx_name {
+    _Atomic uint64_t mutex; /* address of the named fast_mutex_t, 0 free slot */
+    char name[FMX_NAME_LEN];
+};
+
+struct fmx_registry {
+    uint32_t magic;           /* FMX_REGISTRY_MAGIC */
+    uint32_t version;         /* FMX_REGISTRY_VERSION */
+    uint32_t header_size;     /* sizeof(struct fmx_registry) */
+    uint32_t record_size;     /* sizeof(struct fmx_record) */
+    uint32_t name_size;       /* sizeof(struct fmx_name) */
+    uint32_t thread_capacity; /* FMX_REGISTRY_THREADS */
+    uint32_t name_capacity;   /* FMX_REGISTRY_NAMES */
+    _Atomic uint32_t threads_used; /* slots [0, threads_used) have been handed out */
+    int32_t pid;              /* the process that made it */
+    uint32_t pad;
+    uint64_t records_offset;  /* from the start of the region */
+    uint64_t names_offset;
+};
+
+#define FMX_REGISTRY_SIZE                                                                    \
+    (sizeof(struct fmx_registry) + FMX_REGISTRY_THREADS * sizeof(struct fmx_record) +       \
+     FMX_REGISTRY_NAMES * sizeof(struct fmx_name))
+
+_Static_assert(sizeof(struct fmx_record) == 104, "record layout is read by other processes");
+_Static_assert(sizeof(struct fmx_name) == 40, "name layout is read by other processes");
+_Static_assert(sizeof(struct fmx_registry) == 56, "header layout is read by other processes");
+
+#endif /* FASTMUTEX_REGISTRY_H */

@@ -1,0 +1,129 @@
+/* The Windows names (fastmutex/wdm.h) over fast_mutex_t, with the IRQL
+ * rules simulated per thread and the FAST_MUTEX fields kept as Windows
+ * keeps them, so that code and dumps read as they do in a driver. */
+#include "fastmutex/wdm.h"
+
+#include "internal.h"
+
+static _Thread_local KIRQL current_irql = PASSIVE_LEVEL;
+
+/* Where Windows would bugcheck, report the stop code and abort. */
+#define BUGCHECK(code, m, site, ...) fmx_misuse("IRQL check failed, " code, m, site, __VA_ARGS__)
+
+KIRQL KeGetCurrentIrql(void)
+{
+    return current_irql;
+}
+
+void KeRaiseIrql(KIRQL NewIrql, PKIRQL OldIrql)
+{
+    if (NewIrql < current_irql || NewIrql > HIGH_LEVEL)
+        BUGCHECK("IRQL_NOT_GREATER_OR_EQUAL", NULL, __builtin_return_address(0),
+                 "KeRaiseIrql to %u from IRQL %u", NewIrql, current_irql);
+    *OldIrql = current_irql;
+    current_irql = NewIrql;
+}
+
+void KeLowerIrql(KIRQL NewIrql)
+{
+    if (NewIrql > current_irql)
+        BUGCHECK("IRQL_NOT_LESS_OR_EQUAL", NULL, __builtin_return_address(0),
+                 "KeLowerIrql to %u from IRQL %u", NewIrql, current_irql);
+    current_irql = NewIrql;
+}
+
+PKTHREAD KeGetCurrentThread(void)
+{
+    /* The thread's registry record: stable for the thread's life, and what
+     * fmx and a debugger map to a thread id. */
+    return (PKTHREAD)fmx_self_record();
+}
+
+void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
+{
+    FastMutex->Count = FM_LOCK_BIT;
+    FastMutex->Owner = NULL;
+    FastMutex->Contention = 0;
+    fast_mutex_init(&FastMutex->Event.Lock);
+    FastMutex->OldIrql = PASSIVE_LEVEL;
+}
+
+/* Takes the mutex and keeps the Windows fields true: Count carries
+ * FM_LOCK_WAITER_INC for each thread waiting, and loses FM_LOCK_BIT to the
+ * holder.  Count changes by atomic operations, as other threads change it
+ * too; Owner, Contention and OldIrql only by the holder. */
+static void lock(PFAST_MUTEX m, const void *site)
+{
+    fast_mutex_t *inner = &m->Event.Lock;
+    if (!fast_mutex_try_acquire(inner)) {
+        __atomic_fetch_add(&m->Count, FM_LOCK_WAITER_INC, __ATOMIC_RELAXED);
+        fmx_acquire(inner, NULL, site, m);
+        __atomic_fetch_sub(&m->Count, FM_LOCK_WAITER_INC, __ATOMIC_RELAXED);
+    }
+    __atomic_fetch_and(&m->Count, ~FM_LOCK_BIT, __ATOMIC_RELAXED);
+    m->Owner = KeGetCurrentThread();
+    m->Contention = fast_mutex_contention(inner);
+}
+
+static void unlock(PFAST_MUTEX m)
+{
+    m->Owner = NULL;
+    __atomic_fetch_or(&m->Count, FM_LOCK_BIT, __ATOMIC_RELAXED);
+    fast_mutex_release(&m->Event.Lock);
+}
+
+static void require_at_most_apc(const char *api, PFAST_MUTEX m, const void *site)
+{
+    if (current_irql > APC_LEVEL)
+        BUGCHECK("IRQL_NOT_LESS_OR_EQUAL", &m->Event.Lock, site,
+                 "%s at IRQL %u (it requires IRQL <= APC_LEVEL)", api, current_irql);
+}
+
+void ExAcquireFastMutex(PFAST_MUTEX FastMutex)
+{
+    const void *site = __builtin_return_address(0);
+    require_at_most_apc("ExAcquireFastMutex", FastMutex, site);
+    KIRQL old = current_irql;
+    current_irql = APC_LEVEL;
+    lock(FastMutex, site);
+    FastMutex->OldIrql = old;
+}
+
+BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex)
+{
+    require_at_most_apc("ExTryToAcquireFastMutex", FastMutex, __builtin_return_address(0));
+    if (!fast_mutex_try_acquire(&FastMutex->Event.Lock))
+        return FALSE;
+    __atomic_fetch_and(&FastMutex->Count, ~FM_LOCK_BIT, __ATOMIC_RELAXED);
+    FastMutex->Owner = KeGetCurrentThread();
+    FastMutex->OldIrql = current_irql;
+    current_irql = APC_LEVEL;
+    return TRUE;
+}
+
+void ExReleaseFastMutex(PFAST_MUTEX FastMutex)
+{
+    const void *site = __builtin_return_address(0);
+    fmx_check_release(&FastMutex->Event.Lock, site);
+    if (current_irql != APC_LEVEL)
+        BUGCHECK("IRQL_NOT_LESS_OR_EQUAL", &FastMutex->Event.Lock, site,
+                 "ExReleaseFastMutex at IRQL %u (it requires APC_LEVEL)", current_irql);
+    KIRQL old = (KIRQL)FastMutex->OldIrql;
+    unlock(FastMutex);
+    current_irql = old;
+}
+
+void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex)
+{
+    const void *site = __builtin_return_address(0);
+    require_at_most_apc("ExAcquireFastMutexUnsafe", FastMutex, site);
+    lock(FastMutex, site);
+}
+
+void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex)
+{
+    const void *site = __builtin_return_address(0);
+    fmx_check_release(&FastMutex->Event.Lock, site);
+    require_at_most_apc("ExReleaseFastMutexUnsafe", FastMutex, site);
+    unlock(FastMutex);
+}
