@@ -26,7 +26,7 @@
 
 /* How long the mid path spins before queueing.  Longer than a typical
  * critical section, shorter than a futex wake and reschedule (~25 us). */
-#define SPIN_NS 4000u
+#define SPIN_NS 2000u
 /* A waiter queued longer than this gets the lock handed to it. */
 #define HANDOFF_NS 1000000u
 
@@ -162,8 +162,6 @@ static bool spin_acquire(fast_mutex_t *m, uint32_t self)
     unsigned backoff = 1;
     for (unsigned round = 0;; round++) {
         uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
-        if (word & (FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN))
-            return false; /* others are queued: they go first */
         if (owner_of(word) == 0) {
             /* Acquire: pairs with the release that freed the lock. */
             if (atomic_compare_exchange_weak_explicit(&m->word, &word, word | self,
@@ -173,7 +171,7 @@ static bool spin_acquire(fast_mutex_t *m, uint32_t self)
         }
         for (unsigned i = 0; i < backoff; i++)
             cpu_relax();
-        if (backoff < 64)
+        if (backoff < 8)
             backoff <<= 1;
         /* Read the clock only now and then: it costs more than a pause. */
         if ((round & 7) == 0) {
