@@ -326,10 +326,23 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
             }
         }
         if (deadline_ns != 0 && fmx_now_ns() >= deadline_ns) {
-            if (woken)
-                update_flags(m, 0, FAST_MUTEX_WOKEN, memory_order_relaxed);
-            queue_unlock(m);
+            /* Time is up.  A woken waiter drops its WOKEN duty only while
+             * the lock is held, so that the holder's release wakes the next
+             * waiter; had the lock just been freed (releases skip the wake
+             * while WOKEN is set), nobody would.  Then we take it instead. */
             result = ETIMEDOUT;
+            while (woken) {
+                uint32_t cleared = word & ~FAST_MUTEX_WOKEN;
+                if (owner_of(word) == 0)
+                    cleared |= self;
+                /* Acquire, in case we take the lock: pairs with its release. */
+                if (atomic_compare_exchange_weak_explicit(&m->word, &word, cleared,
+                                                          memory_order_acquire, memory_order_relaxed)) {
+                    woken = false;
+                    result = owner_of(cleared) == self ? 0 : ETIMEDOUT;
+                }
+            }
+            queue_unlock(m);
             goto out;
         }
         /* Held: queue up.  A waiter woken to retry goes back to the front,

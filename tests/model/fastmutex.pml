@@ -1,0 +1,182 @@
+/* A model of the fast_mutex_t protocol in src/fastmutex.c, for the spin
+ * model checker.  It checks, over every interleaving of N threads that each
+ * acquire and release ITER times (some giving up at a nondeterministic
+ * timeout), that
+ *   - two threads never hold the mutex at once (the assertion in the
+ *     critical section);
+ *   - nobody sleeps forever: a lost wake-up leaves a thread blocked at its
+ *     park and shows up as an invalid end state;
+ *   - the word's flags match the queue whenever the queue lock is free.
+ * Each atomic block stands for one atomic instruction of the C code (a CAS,
+ * a store, an exchange); the queue lock is a plain blocking lock here.
+ * Keep it in step with the C code: the comments name the function. */
+
+#define N 3
+#define ITER 2
+#define NONE 0
+#define RETRY 1
+#define HANDOFF 2
+
+byte owner = 0;          /* owner bits of the word; 0 free, else thread id */
+bool waiters = false;    /* FAST_MUTEX_WAITERS */
+bool woken = false;      /* FAST_MUTEX_WOKEN */
+bool qlock = false;      /* the queue lock */
+byte queue[N];           /* FIFO of thread ids; queue[0] is the oldest */
+byte qlen = 0;
+byte wake[N + 1];        /* each thread's futex word (enum fmx_wake) */
+byte inside = 0;         /* threads in the critical section */
+
+inline lock_queue() { atomic { !qlock -> qlock = true } }
+inline unlock_queue() {
+    /* The invariant the release path relies on: WAITERS iff queued. */
+    assert(waiters == (qlen > 0));
+    qlock = false
+}
+
+inline enqueue(id, front) {
+    if
+    :: front ->
+        j = qlen;
+        do
+        :: j > 0 -> queue[j] = queue[j - 1]; j--
+        :: else -> break
+        od;
+        queue[0] = id
+    :: else -> queue[qlen] = id
+    fi;
+    qlen++
+}
+
+/* dequeue(): remove `id` wherever it stands. */
+inline dequeue(id) {
+    j = 0;
+    do
+    :: j < qlen && queue[j] != id -> j++
+    :: else -> break
+    od;
+    assert(j < qlen);
+    do
+    :: j + 1 < qlen -> queue[j] = queue[j + 1]; j++
+    :: else -> break
+    od;
+    qlen--;
+    queue[qlen] = 0
+}
+
+proctype thread(byte id; bool timed) {
+    byte iter = 0;
+    byte j, head;
+    bool mine_woken, ok;
+    do
+    :: iter == ITER -> break
+    :: iter < ITER ->
+        iter++;
+        /* fast_mutex_acquire(): CAS 0 -> id */
+        if
+        :: atomic { owner == 0 && !waiters && !woken -> owner = id }; goto critical
+        :: else -> skip
+        fi;
+        /* spin_acquire(): any number of CAS tries on a free owner */
+        do
+        :: atomic { owner == 0 -> owner = id }; goto critical
+        :: break
+        od;
+        mine_woken = false;
+retry:
+        lock_queue();
+        if
+        :: atomic { owner == 0 -> owner = id; if :: mine_woken -> woken = false :: else fi };
+           unlock_queue(); goto critical
+        :: else -> skip
+        fi;
+        if
+        :: timed -> /* deadline passed before queueing: a woken waiter hands
+                     * its WOKEN duty back only while somebody holds the lock
+                     * (whose release then wakes the next), else takes it */
+           if
+           :: mine_woken ->
+              atomic {
+                  if
+                  :: owner != 0 -> woken = false; ok = true
+                  :: else -> owner = id; woken = false; ok = false
+                  fi
+              };
+              if :: !ok -> unlock_queue(); goto critical :: else fi
+           :: else
+           fi;
+           unlock_queue(); goto next
+        :: true -> skip
+        fi;
+        wake[id] = NONE;
+        enqueue(id, mine_woken);
+        atomic {
+            if
+            :: owner != 0 -> waiters = true; if :: mine_woken -> woken = false :: else fi; ok = true
+            :: else -> ok = false
+            fi
+        };
+        if
+        :: !ok -> dequeue(id); if :: qlen == 0 -> waiters = false :: else fi;
+                  unlock_queue(); goto retry
+        :: else -> skip
+        fi;
+        mine_woken = false;
+        unlock_queue();
+        /* park: futex wait on wake[id] */
+        if
+        :: wake[id] != NONE -> skip
+        :: timed -> /* leave_queue(): time out unless a release got here first */
+           lock_queue();
+           if
+           :: wake[id] == NONE -> dequeue(id); if :: qlen == 0 -> waiters = false :: else fi;
+                                  unlock_queue(); goto next
+           :: else -> unlock_queue()
+           fi
+        fi;
+        if
+        :: wake[id] == HANDOFF -> assert(owner == id); goto critical
+        :: else -> mine_woken = true; goto retry
+        fi;
+critical:
+        atomic { inside++; assert(inside == 1 && owner == id) };
+        inside--;
+        /* fast_mutex_release(): CAS id -> 0 */
+        if
+        :: atomic { owner == id && !waiters && !woken -> owner = 0 }; goto next
+        :: else -> skip
+        fi;
+        /* fast_mutex_release_slow_() */
+        atomic {
+            if
+            :: woken || !waiters -> owner = 0; ok = true
+            :: else -> ok = false
+            fi
+        };
+        if
+        :: ok -> goto next
+        :: else -> skip
+        fi;
+        lock_queue();
+        if
+        :: qlen == 0 -> owner = 0
+        :: else ->
+            head = queue[0];
+            dequeue(head);
+            if
+            :: owner = head; waiters = (qlen > 0); wake[head] = HANDOFF       /* waited > 1 ms */
+            :: owner = 0; waiters = (qlen > 0); woken = true; wake[head] = RETRY
+            fi
+        fi;
+        unlock_queue();
+next:
+        skip
+    od
+}
+
+init {
+    atomic {
+        run thread(1, false);
+        run thread(2, false);
+        run thread(3, true)
+    }
+}
