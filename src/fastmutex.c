@@ -187,6 +187,11 @@ static bool spin_acquire(fast_mutex_t *m, uint32_t self)
 /* Fills the record for a wait that starts now. */
 static void begin_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site, const void *outer)
 {
+    if (!fmx_diagnostics()) {
+        /* Only what the queue needs: when the wait began, for handoff. */
+        rec->wait_start_ns = fmx_now_ns();
+        return;
+    }
     char name[FMX_THREAD_NAME_LEN] = "";
     prctl(PR_GET_NAME, name);
     fmx_record_write_begin(rec);
@@ -204,6 +209,8 @@ static void begin_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site
 
 static void end_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site, bool acquired)
 {
+    if (!fmx_diagnostics() && atomic_load_explicit(&rec->state, memory_order_relaxed) == FMX_RECORD_IDLE)
+        return;
     fmx_record_write_begin(rec);
     if (acquired) {
         rec->acquired_mutex = (uint64_t)(uintptr_t)m;

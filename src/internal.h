@@ -53,6 +53,12 @@ FMX_HIDDEN _Noreturn void fmx_misuse(const char *check, const void *mutex, const
 FMX_HIDDEN bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self);
 /* The wait after which the deadlock check runs, 0 when it is switched off. */
 FMX_HIDDEN uint64_t fmx_deadlock_after_ns(void);
+/* Whether waits are described for the tools and checked for deadlocks:
+ * FASTMUTEX_DIAGNOSTICS=0 turns it off, for measuring what it costs (the
+ * benchmark, linked statically, switches it with fmx_set_diagnostics).
+ * With it off, records hold only what the queue needs. */
+FMX_HIDDEN bool fmx_diagnostics(void);
+FMX_HIDDEN void fmx_set_diagnostics(bool on);
 
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */

@@ -131,10 +131,14 @@ void fmx_misuse(const char *check, const void *mutex, const void *site, const ch
 enum on_deadlock { ON_DEADLOCK_REPORT, ON_DEADLOCK_ABORT, ON_DEADLOCK_IGNORE };
 static uint64_t deadlock_after_ns;
 static enum on_deadlock on_deadlock;
+static _Atomic bool diagnostics = true;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
 static void read_settings(void)
 {
+    const char *diag = getenv("FASTMUTEX_DIAGNOSTICS");
+    if (diag != NULL && (strcmp(diag, "0") == 0 || strcmp(diag, "off") == 0))
+        atomic_store_explicit(&diagnostics, false, memory_order_relaxed);
     deadlock_after_ns = 1000 * 1000000ull;
     const char *ms = getenv("FASTMUTEX_DEADLOCK_MS");
     if (ms != NULL && *ms != '\0') {
@@ -159,8 +163,21 @@ static void read_settings(void)
 
 uint64_t fmx_deadlock_after_ns(void)
 {
-    pthread_once(&settings_once, read_settings);
+    if (!fmx_diagnostics())
+        return 0;
     return on_deadlock == ON_DEADLOCK_IGNORE ? 0 : deadlock_after_ns;
+}
+
+bool fmx_diagnostics(void)
+{
+    pthread_once(&settings_once, read_settings);
+    return atomic_load_explicit(&diagnostics, memory_order_relaxed);
+}
+
+void fmx_set_diagnostics(bool on)
+{
+    pthread_once(&settings_once, read_settings);
+    atomic_store_explicit(&diagnostics, on, memory_order_relaxed);
 }
 
 /* One link of a wait chain: a thread, the mutex it waits for, from where. */
