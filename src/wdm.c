@@ -50,19 +50,21 @@ void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
 
 /* Takes the mutex and keeps the Windows fields true: Count carries
  * FM_LOCK_WAITER_INC for each thread waiting, and loses FM_LOCK_BIT to the
- * holder.  Count changes by atomic operations, as other threads change it
- * too; Owner, Contention and OldIrql only by the holder. */
+ * holder; Contention counts the waits.  Both change by atomic operations,
+ * as waiting threads change them too; Owner and OldIrql only the holder. */
 static void lock(PFAST_MUTEX m, const void *site)
 {
     fast_mutex_t *inner = &m->Event.Lock;
     if (!fast_mutex_try_acquire(inner)) {
+        /* As Windows does, count the wait when it starts, so that a dump
+         * taken meanwhile shows it. */
+        __atomic_fetch_add(&m->Contention, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&m->Count, FM_LOCK_WAITER_INC, __ATOMIC_RELAXED);
         fmx_acquire(inner, NULL, site, m);
         __atomic_fetch_sub(&m->Count, FM_LOCK_WAITER_INC, __ATOMIC_RELAXED);
     }
     __atomic_fetch_and(&m->Count, ~FM_LOCK_BIT, __ATOMIC_RELAXED);
     m->Owner = KeGetCurrentThread();
-    m->Contention = fast_mutex_contention(inner);
 }
 
 static void unlock(PFAST_MUTEX m)
