@@ -25,6 +25,11 @@ extern "C" {
 
 #define FAST_MUTEX_API __attribute__((visibility("default")))
 #define FAST_MUTEX_INLINE static inline __attribute__((always_inline))
+#ifdef __cplusplus
+#define FAST_MUTEX_STATIC_ASSERT static_assert
+#else
+#define FAST_MUTEX_STATIC_ASSERT _Static_assert
+#endif
 
 /* The lock word.  Bits 0..21 hold the owner's kernel thread id (Linux never
  * hands out ids of 2^22 or more), 0 when the mutex is free.  Two flags sit
@@ -57,7 +62,7 @@ typedef struct fast_mutex {
     _Atomic uint32_t queue_lock; /* 0 free, 1 held, 2 held with sleepers */
 } fast_mutex_t;
 
-_Static_assert(sizeof(fast_mutex_t) <= 16, "fast_mutex_t must stay small");
+FAST_MUTEX_STATIC_ASSERT(sizeof(fast_mutex_t) <= 16, "fast_mutex_t must stay small");
 
 /* A free, process-private mutex, for static and automatic storage. */
 #define FAST_MUTEX_INITIALIZER {0, 0, 0, 0}

@@ -279,6 +279,31 @@ static int acquire_shared(fast_mutex_t *m, uint64_t deadline_ns, struct fmx_reco
     }
 }
 
+/* A thread without a record (all FMX_REGISTRY_THREADS records belong to
+ * live threads) cannot queue, nor be seen by the tools: it polls, napping a
+ * little longer each time, up to a millisecond. */
+static int acquire_unrecorded(fast_mutex_t *m, uint64_t deadline_ns)
+{
+    uint32_t self = fast_mutex_self_();
+    long nap_ns = 1000;
+    for (;;) {
+        uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+        if (owner_of(word) == 0) {
+            /* Acquire: pairs with the release that freed the lock. */
+            if (atomic_compare_exchange_weak_explicit(&m->word, &word, word | self,
+                                                      memory_order_acquire, memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        if (deadline_ns != 0 && fmx_now_ns() >= deadline_ns)
+            return ETIMEDOUT;
+        struct timespec nap = {.tv_sec = 0, .tv_nsec = nap_ns};
+        nanosleep(&nap, NULL);
+        if (nap_ns < 1000000)
+            nap_ns *= 2;
+    }
+}
+
 /* Gives up a queued wait (timeout or deadlock) unless a release got to us
  * first; returns the wake value: FMX_WAKE_NONE if we left the queue. */
 static uint32_t leave_queue(fast_mutex_t *m, struct fmx_record *rec)
@@ -307,6 +332,8 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
     if (deadline != NULL && deadline_ns == 0)
         deadline_ns = 1; /* a deadline long past: still a deadline */
     struct fmx_record *rec = fmx_self_record();
+    if (rec == NULL)
+        return acquire_unrecorded(m, deadline_ns);
     begin_wait(rec, m, site, outer);
     int result;
     if (is_shared(m)) {
@@ -381,8 +408,9 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
         while ((wake = atomic_load_explicit(&rec->wake, memory_order_acquire)) == FMX_WAKE_NONE) {
             uint64_t wake_at = next_timeout(deadline_ns, check_at);
             struct timespec ts = fmx_ns_timespec(wake_at);
-            if (fmx_futex_wait(&rec->wake, FMX_WAKE_NONE, wake_at ? &ts : NULL, false))
-                continue;
+            if (fmx_futex_wait(&rec->wake, FMX_WAKE_NONE, wake_at ? &ts : NULL, false) ||
+                atomic_load_explicit(&rec->wake, memory_order_relaxed) != FMX_WAKE_NONE)
+                continue; /* woken, or woken just as the timer ran out */
             uint64_t now = fmx_now_ns();
             bool give_up = deadline_ns != 0 && now >= deadline_ns;
             int why = ETIMEDOUT;

@@ -26,8 +26,9 @@ FMX_HIDDEN uint64_t fmx_timespec_ns(const struct timespec *ts);
 FMX_HIDDEN struct timespec fmx_ns_timespec(uint64_t ns);
 
 /* registry.c: the calling thread's record, claimed on first use and given
- * back when the thread exits.  Never NULL: without a memfd the registry
- * falls back to private memory that only this process sees. */
+ * back when the thread exits.  Without a memfd the registry falls back to
+ * private memory that only this process sees.  NULL when all
+ * FMX_REGISTRY_THREADS records belong to live threads. */
 FMX_HIDDEN struct fmx_record *fmx_self_record(void);
 /* Record by queue link (slot + 1); NULL for 0. */
 FMX_HIDDEN struct fmx_record *fmx_record_at(uint32_t link);

@@ -74,6 +74,8 @@ static struct fmx_registry *map_registry(void)
     return reg;
 }
 
+static struct fmx_registry *get_registry(void);
+
 static void give_back_record(void *rec_ptr)
 {
     struct fmx_record *rec = rec_ptr;
@@ -95,15 +97,24 @@ static void after_fork_in_child(void)
 {
     fast_mutex_self_tid_ = 0;
     self_record = NULL;
-    struct fmx_registry *old = atomic_load_explicit(&registry, memory_order_relaxed);
-    if (old != NULL)
-        munmap(old, FMX_REGISTRY_SIZE);
-    if (registry_fd >= 0)
-        close(registry_fd);
-    registry_fd = -1;
-    atomic_store_explicit(&registry, NULL, memory_order_relaxed);
-    atomic_store_explicit(&names_set, 0, memory_order_relaxed);
+    /* The record belonged to the parent's registry: nothing to give back. */
+    pthread_setspecific(record_key, NULL);
     pthread_mutex_init(&registry_lock, NULL);
+    struct fmx_registry *old = atomic_load_explicit(&registry, memory_order_relaxed);
+    int old_fd = registry_fd;
+    atomic_store_explicit(&registry, NULL, memory_order_relaxed);
+    registry_fd = -1;
+    if (old == NULL)
+        return;
+    /* Names given before the fork still name the child's copies of those
+     * mutexes: carry them over into the child's own registry. */
+    if (atomic_load_explicit(&names_set, memory_order_relaxed) != 0) {
+        struct fmx_registry *fresh = get_registry();
+        memcpy(names(fresh), names(old), FMX_REGISTRY_NAMES * sizeof(struct fmx_name));
+    }
+    munmap(old, FMX_REGISTRY_SIZE);
+    if (old_fd >= 0)
+        close(old_fd);
 }
 
 __attribute__((constructor)) static void registry_setup(void)
@@ -142,14 +153,27 @@ static struct fmx_record *claim_record(struct fmx_registry *reg)
                                                     memory_order_acquire, memory_order_relaxed))
             return &recs[i];
     }
-    uint32_t slot = atomic_fetch_add_explicit(&reg->threads_used, 1, memory_order_acq_rel);
-    if (slot >= FMX_REGISTRY_THREADS) {
-        atomic_fetch_sub_explicit(&reg->threads_used, 1, memory_order_relaxed);
-        fmx_misuse("too many threads", NULL, NULL,
-                   "more than %u live threads have waited for a fastmutex", FMX_REGISTRY_THREADS);
+    /* None: hand out a new slot.  It is claimed with the same CAS as a
+     * reused one, since a scan that already counts it may get there first;
+     * then we look again. */
+    while (used < FMX_REGISTRY_THREADS) {
+        if (atomic_compare_exchange_weak_explicit(&reg->threads_used, &used, used + 1,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+            uint32_t expected = FMX_RECORD_FREE;
+            if (atomic_compare_exchange_strong_explicit(&recs[used].state, &expected, FMX_RECORD_IDLE,
+                                                        memory_order_acquire, memory_order_relaxed))
+                return &recs[used];
+            return claim_record(reg);
+        }
     }
-    atomic_store_explicit(&recs[slot].state, FMX_RECORD_IDLE, memory_order_relaxed);
-    return &recs[slot];
+    /* Full: if a thread has exited since the scan, its slot is ours. */
+    for (uint32_t i = 0; i < FMX_REGISTRY_THREADS; i++) {
+        uint32_t expected = FMX_RECORD_FREE;
+        if (atomic_compare_exchange_strong_explicit(&recs[i].state, &expected, FMX_RECORD_IDLE,
+                                                    memory_order_acquire, memory_order_relaxed))
+            return &recs[i];
+    }
+    return NULL;
 }
 
 struct fmx_record *fmx_self_record(void)
@@ -158,6 +182,8 @@ struct fmx_record *fmx_self_record(void)
     if (rec != NULL)
         return rec;
     rec = claim_record(get_registry());
+    if (rec == NULL)
+        return NULL;
     fmx_record_write_begin(rec);
     rec->tid = (int32_t)fast_mutex_self_();
     rec->next = rec->prev = 0;

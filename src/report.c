@@ -117,7 +117,7 @@ void fmx_misuse(const char *check, const void *mutex, const void *site, const ch
      * (the uncontended fast path records nothing). */
     if (mutex != NULL) {
         struct fmx_record *self = fmx_self_record();
-        if (self->acquired_mutex == (uint64_t)(uintptr_t)mutex) {
+        if (self != NULL && self->acquired_mutex == (uint64_t)(uintptr_t)mutex) {
             add(&r, "  this thread last acquired it, after waiting, at ");
             add_site(&r, (const void *)(uintptr_t)self->acquired_site);
             add(&r, "\n");
@@ -227,7 +227,9 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
         if (owner == 0)
             break;
         if (owner == self->tid) {
-            cycle = true;
+            /* Back to us through others: a cycle.  Straight away (n == 1),
+             * the lock was just handed to us, which is no deadlock. */
+            cycle = n > 1;
             break;
         }
         struct fmx_record *rec = fmx_waiting_record(owner);

@@ -35,8 +35,11 @@ void KeLowerIrql(KIRQL NewIrql)
 PKTHREAD KeGetCurrentThread(void)
 {
     /* The thread's registry record: stable for the thread's life, and what
-     * fmx and a debugger map to a thread id. */
-    return (PKTHREAD)fmx_self_record();
+     * fmx and a debugger map to a thread id.  A thread that finds the
+     * registry full is named by a thread-local of its own instead. */
+    static _Thread_local char unrecorded_thread;
+    struct fmx_record *rec = fmx_self_record();
+    return rec != NULL ? (PKTHREAD)rec : (PKTHREAD)&unrecorded_thread;
 }
 
 void ExInitializeFastMutex(PFAST_MUTEX FastMutex)

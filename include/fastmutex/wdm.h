@@ -59,10 +59,14 @@ typedef struct _FAST_MUTEX {
     ULONG Contention;
     union {
         fast_mutex_t Lock;
-        unsigned char Reserved[24]; /* KEVENT's size, so OldIrql sits where it does on x64 */
+        /* KEVENT's size and alignment, so that Event and OldIrql sit at
+         * Windows x64's offsets (0x18 and 0x30). */
+        unsigned long long Reserved[3];
     } Event;
     ULONG OldIrql;
 } FAST_MUTEX, *PFAST_MUTEX;
+
+FAST_MUTEX_STATIC_ASSERT(sizeof(FAST_MUTEX) == 0x38, "FAST_MUTEX has Windows x64's size");
 
 /* Makes *FastMutex a free mutex (Count 1, Owner NULL, Contention 0). */
 FAST_MUTEX_API void ExInitializeFastMutex(PFAST_MUTEX FastMutex);
