@@ -201,7 +201,7 @@ static void begin_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site
     rec->site = (uint64_t)(uintptr_t)site;
     rec->wait_start_ns = fmx_now_ns();
     rec->owner_seen = (int32_t)owner_of(atomic_load_explicit(&m->word, memory_order_relaxed));
-    rec->deadlock = 0;
+    atomic_store_explicit(&rec->deadlock, 0, memory_order_relaxed);
     memcpy(rec->thread_name, name, sizeof rec->thread_name);
     atomic_store_explicit(&rec->state, FMX_RECORD_WAITING, memory_order_release);
     fmx_record_write_end(rec);
@@ -216,7 +216,7 @@ static void end_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site, 
         rec->acquired_mutex = (uint64_t)(uintptr_t)m;
         rec->acquired_site = (uint64_t)(uintptr_t)site;
     }
-    rec->deadlock = 0;
+    atomic_store_explicit(&rec->deadlock, 0, memory_order_relaxed);
     atomic_store_explicit(&rec->state, FMX_RECORD_IDLE, memory_order_release);
     fmx_record_write_end(rec);
 }

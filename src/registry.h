@@ -60,7 +60,9 @@ struct fmx_record {
     uint64_t site;          /* return address into the caller of acquire */
     uint64_t acquired_mutex; /* the last mutex this thread got after waiting, */
     uint64_t acquired_site;  /* and where: what a recursive-acquire report can name */
-    uint32_t deadlock;      /* 1 once the deadlock check found a cycle here */
+    _Atomic uint32_t deadlock; /* 1 once the deadlock check found a cycle here; any
+                                * thread of the cycle may set it, so it is atomic and
+                                * outside the seqlock */
     uint32_t pad;
     char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread at wait start */
 };

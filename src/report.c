@@ -239,13 +239,10 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
         waited = chain[n].mutex;
         n++;
     }
-    bool first = cycle && self->deadlock == 0;
+    bool first = cycle && atomic_load_explicit(&self->deadlock, memory_order_relaxed) == 0;
     if (first)
-        for (int i = 0; i < n; i++) {
-            fmx_record_write_begin(chain[i].rec);
-            chain[i].rec->deadlock = 1;
-            fmx_record_write_end(chain[i].rec);
-        }
+        for (int i = 0; i < n; i++)
+            atomic_store_explicit(&chain[i].rec->deadlock, 1, memory_order_relaxed);
     pthread_mutex_unlock(&check_lock);
     if (!first)
         return cycle;

@@ -1,0 +1,483 @@
+#!/bin/bash
+# End-to-end tests of `fmx waiters`, `fmx thread`, `fmx mutex` and of the
+# library's deadlock check, against diag_fixture.
+#
+#   diag_e2e.sh CASE FMX FIXTURE FIXTURE_SOURCE
+#
+# Each CASE is one ctest test.  Waits poll with generous limits instead of
+# sleeping a fixed time, so a loaded machine makes a test slower, not red.
+# Exit status: 0 pass, 1 fail, 77 skipped (not root, for other_user).
+set -u
+
+CASE=$1
+FMX=$2
+FIXTURE=$3
+SOURCE=$4
+
+WORK=$(mktemp -d)
+FIXTURE_PIDS=()
+cleanup() {
+    # The shell would announce each killed fixture; nobody needs that.
+    exec 2>/dev/null
+    for pid in "${FIXTURE_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$WORK" ${FIXTURE_BIN:+"$FIXTURE_BIN"}
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    exit 1
+}
+
+# The line of a marker comment in the fixture's source.
+line_of() {
+    grep -n "$1" "$SOURCE" | head -1 | cut -d: -f1
+}
+
+# Polls `$@` every 0.1 s until it succeeds, for at most 30 s.
+wait_until() {
+    for _ in $(seq 300); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Starts the fixture in the background as `$RUN_AS` (a command prefix, may
+# be empty) and waits for its "ready" line, whose KEY=VALUE pairs become
+# variables F_KEY (F_pid, F_owner, F_waiter, ...).
+start_fixture() {
+    local out=$WORK/fixture.out err=$WORK/fixture.err
+    ${RUN_AS:-} "$FIXTURE" "$@" >"$out" 2>"$err" &
+    FIXTURE_PIDS+=($!)
+    wait_until grep -q '^ready' "$out" || fail "fixture $* never got ready: $(cat "$err")"
+    for pair in $(grep '^ready' "$out" | head -1); do
+        case $pair in
+        *=*) printf -v "F_${pair%%=*}" '%s' "${pair#*=}" ;;
+        esac
+    done
+    FIXTURE_ERR=$err
+    FIXTURE_OUT=$out
+}
+
+# Runs fmx, keeping stdout in $OUT, stderr in $ERR and the status in $RC.
+run_fmx() {
+    ${FMX_AS:-} "$FMX" "$@" >"$WORK/fmx.out" 2>"$WORK/fmx.err"
+    RC=$?
+    OUT=$(cat "$WORK/fmx.out")
+    ERR=$(cat "$WORK/fmx.err")
+}
+
+expect_in() { # TEXT NEEDLE WHAT
+    [[ $1 == *"$2"* ]] || fail "$3: expected to find '$2' in:
+$1"
+}
+
+# The table row of thread $1 in $OUT.
+row_of() {
+    awk -v tid="$1" '$4 == tid' <<<"$OUT"
+}
+
+# Waits until `fmx waiters PID` lists $2 waiting threads of process $1.
+wait_for_waiters() {
+    local pid=$1 count=$2
+    wait_until bash -c '"$0" waiters "$1" 2>/dev/null | grep -q "^$2 threads\{0,1\} waiting\.$"' \
+        "$FMX" "$pid" "$count" || fail "process $pid never had $count waiting threads"
+}
+
+# Milliseconds in a "12s.345" duration.
+duration_ms() {
+    local s=${1%%s.*} ms=${1#*s.}
+    echo $((10#$s * 1000 + 10#$ms))
+}
+
+# Exactly one line on stderr, nothing on stdout, a non-zero status.
+expect_error() { # PHRASE
+    [[ $RC -ne 0 ]] || fail "fmx succeeded where it should refuse; stdout: $OUT"
+    [[ -z $OUT ]] || fail "fmx printed to stdout on error: $OUT"
+    [[ $(wc -l <"$WORK/fmx.err") -eq 1 ]] || fail "expected one line on stderr, got: $ERR"
+    expect_in "$ERR" "$1" "error message"
+}
+
+case_waiters() {
+    local wait_line wdm_line row rows
+    wait_line=$(line_of FMX-SITE-WAIT)
+    wdm_line=$(line_of FMX-SITE-WDM)
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+
+    run_fmx waiters "$F_pid"
+    [[ $RC -eq 0 ]] || fail "fmx waiters exited $RC: $ERR"
+    expect_in "$OUT" "2 threads waiting." "count line"
+    row=$(row_of "$F_waiter")
+    [[ -n $row ]] || fail "no row for the waiter $F_waiter in:
+$OUT"
+    [[ $(awk '{print $1, $2, $3}' <<<"$row") == "diag_fixture $F_pid DiagWaiter" ]] ||
+        fail "waiter row names the wrong process or thread: $row"
+    expect_in "$row" "$F_mutex (DiagMutex)" "waiter row mutex"
+    expect_in "$row" "$F_owner (DiagOwner)" "waiter row owner"
+    expect_in "$row" "waiter_thread" "waiter row site function"
+    expect_in "$row" "diag_fixture.c:$wait_line" "waiter row site line"
+    [[ $(awk '{print $8}' <<<"$row") == S ]] || fail "waiter is not sleeping: $row"
+    row=$(row_of "$F_wdm_waiter")
+    expect_in "$row" "DiagWdmWaiter" "FAST_MUTEX waiter row"
+    expect_in "$row" "$F_fast_mutex (DiagFastMutex)" "FAST_MUTEX waiter row mutex"
+    expect_in "$row" "$F_owner (DiagOwner)" "FAST_MUTEX waiter row owner"
+    expect_in "$row" "wdm_waiter_thread" "FAST_MUTEX waiter row site function"
+    expect_in "$row" "diag_fixture.c:$wdm_line" "FAST_MUTEX waiter row site line"
+
+    # The time waited grows from one look to the next.
+    local first second
+    first=$(duration_ms "$(awk '{print $9}' <<<"$(row_of "$F_waiter")")")
+    sleep 0.3
+    run_fmx waiters "$F_pid"
+    second=$(duration_ms "$(awk '{print $9}' <<<"$(row_of "$F_waiter")")")
+    [[ $second -gt $first ]] || fail "time waited did not grow: $first ms, then $second ms"
+
+    # Without a PID, every process of this user is looked at; ours is there.
+    run_fmx waiters
+    [[ $RC -eq 0 ]] || fail "fmx waiters (all processes) exited $RC: $ERR"
+    rows=$(awk -v pid="$F_pid" '$2 == pid' <<<"$OUT" | wc -l)
+    [[ $rows -eq 2 ]] || fail "fmx waiters without PID shows $rows rows of process $F_pid:
+$OUT"
+}
+
+case_json() {
+    command -v python3 >/dev/null || { echo "python3 is not installed"; exit 77; }
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+    run_fmx waiters --json "$F_pid"
+    [[ $RC -eq 0 ]] || fail "fmx waiters --json exited $RC: $ERR"
+    python3 - "$WORK/fmx.out" "$F_pid" "$F_owner" "$F_waiter" "$F_mutex" "$(line_of FMX-SITE-WAIT)" <<'EOF' ||
+import json, sys
+path, pid, owner, waiter, mutex, line = sys.argv[1:]
+with open(path) as f:
+    doc = json.load(f)
+assert doc["count"] == 2 == len(doc["waiters"]), doc
+row = [w for w in doc["waiters"] if w["tid"] == int(waiter)][0]
+expect = {"pid": int(pid), "thread": "DiagWaiter", "mutex": mutex, "mutex_name": "DiagMutex",
+          "kind": "fast_mutex_t", "owner_tid": int(owner), "owner_name": "DiagOwner",
+          "site_line": int(line), "deadlock": False, "state": "S"}
+for key, value in expect.items():
+    assert row[key] == value, (key, row[key], value)
+assert row["site_file"].endswith("diag_fixture.c"), row["site_file"]
+assert row["site_function"].startswith("waiter_thread"), row["site_function"]
+assert row["waited_ms"] >= 0 and row["context_switches"] >= 1, row
+wdm = [w for w in doc["waiters"] if w["tid"] != int(waiter)][0]
+assert wdm["kind"] == "FAST_MUTEX" and wdm["mutex_name"] == "DiagFastMutex", wdm
+EOF
+        fail "fmx waiters --json output is wrong:
+$OUT"
+}
+
+case_thread() {
+    local wait_line wdm_line
+    wait_line=$(line_of FMX-SITE-WAIT)
+    wdm_line=$(line_of FMX-SITE-WDM)
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+
+    run_fmx thread "$F_pid" "$F_waiter"
+    [[ $RC -eq 0 ]] || fail "fmx thread exited $RC: $ERR"
+    expect_in "$OUT" "Thread $F_waiter (DiagWaiter) of process $F_pid (diag_fixture)" "title"
+    expect_in "$OUT" "State:        S (sleeping)" "state"
+    expect_in "$OUT" "Waiting for:  fast_mutex_t $F_mutex (DiagMutex)" "wait"
+    expect_in "$OUT" "Owner:        $F_owner (DiagOwner)" "owner"
+    expect_in "$OUT" "diag_fixture.c:$wait_line" "call site"
+    local stack
+    stack=$(sed -n '/^Stack:/,$p' <<<"$OUT")
+    expect_in "$stack" "fmx_futex_wait" "stack: the futex wait"
+    expect_in "$stack" "waiter_thread" "stack: the fixture's function"
+    expect_in "$stack" "diag_fixture.c:$wait_line" "stack: the fixture's line"
+    expect_in "$stack" "inlined: fast_mutex_acquire" "stack: the inlined acquire"
+
+    run_fmx thread "$F_pid" "$F_wdm_waiter"
+    [[ $RC -eq 0 ]] || fail "fmx thread (FAST_MUTEX waiter) exited $RC: $ERR"
+    expect_in "$OUT" "Waiting for:  FAST_MUTEX $F_fast_mutex (DiagFastMutex)" "FAST_MUTEX wait"
+    stack=$(sed -n '/^Stack:/,$p' <<<"$OUT")
+    expect_in "$stack" "ExAcquireFastMutex" "FAST_MUTEX stack: the Windows call"
+    expect_in "$stack" "diag_fixture.c:$wdm_line" "FAST_MUTEX stack: the fixture's line"
+
+    # The owner waits for nothing, and its stack shows where it sleeps.
+    run_fmx thread "$F_pid" "$F_owner"
+    [[ $RC -eq 0 ]] || fail "fmx thread (owner) exited $RC: $ERR"
+    expect_in "$OUT" "Waiting:      not for a fastmutex" "owner's wait"
+    expect_in "$OUT" "owner_thread" "owner's stack"
+
+    run_fmx thread "$F_pid" 4194303
+    expect_error "process $F_pid has no thread 4194303"
+}
+
+case_thread_noptrace() {
+    # A thread that another process already traces cannot be attached to:
+    # the stack is refused, the registry part is still shown.
+    start_fixture hold --traced
+    wait_for_waiters "$F_pid" 2
+    run_fmx thread "$F_pid" "$F_waiter"
+    [[ $RC -eq 1 ]] || fail "fmx thread on a traced thread exited $RC"
+    expect_in "$OUT" "Waiting for:  fast_mutex_t $F_mutex (DiagMutex)" "registry part"
+    expect_in "$OUT" "Owner:        $F_owner (DiagOwner)" "registry part owner"
+    [[ $OUT != *Stack:* ]] || fail "a stack was printed although ptrace was refused"
+    [[ $(wc -l <"$WORK/fmx.err") -eq 1 ]] || fail "expected one line on stderr, got: $ERR"
+    expect_in "$ERR" "fmx: cannot read the stack of thread $F_waiter: ptrace not permitted (" "refusal"
+}
+
+case_mutex() {
+    local wait_line
+    wait_line=$(line_of FMX-SITE-WAIT)
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+
+    run_fmx mutex "$F_pid" "$F_mutex"
+    [[ $RC -eq 0 ]] || fail "fmx mutex exited $RC: $ERR"
+    expect_in "$OUT" "fast_mutex_t $F_mutex (DiagMutex) in process $F_pid (diag_fixture)" "title"
+    expect_in "$OUT" "Owner:        $F_owner (DiagOwner)" "owner"
+    expect_in "$OUT" "Flags:        WAITERS" "flags"
+    expect_in "$OUT" "Contention:   1" "contention"
+    expect_in "$OUT" "Waiters:      1" "waiter count"
+    expect_in "$OUT" "$F_waiter (DiagWaiter)  waited " "waiter"
+    expect_in "$OUT" "diag_fixture.c:$wait_line" "waiter's call site"
+
+    # The same mutex by its decimal address.
+    local decimal=$((F_mutex)) hex_out=$OUT
+    run_fmx mutex "$F_pid" "$decimal"
+    [[ $RC -eq 0 && $(head -1 <<<"$OUT") == $(head -1 <<<"$hex_out") ]] ||
+        fail "decimal address $decimal reads differently: $OUT $ERR"
+
+    # A FAST_MUTEX, known as one from its waiter's record: the Windows view.
+    run_fmx mutex "$F_pid" "$F_fast_mutex"
+    [[ $RC -eq 0 ]] || fail "fmx mutex (FAST_MUTEX) exited $RC: $ERR"
+    expect_in "$OUT" "FAST_MUTEX $F_fast_mutex (DiagFastMutex)" "FAST_MUTEX title"
+    expect_in "$OUT" "Count:        4 (held, 1 waiter)" "Count"
+    expect_in "$OUT" "(thread $F_owner, DiagOwner)" "Owner"
+    expect_in "$OUT" "OldIrql:      0" "OldIrql"
+    expect_in "$OUT" "Waiters:      1" "FAST_MUTEX waiter count"
+    expect_in "$OUT" "$F_wdm_waiter (DiagWdmWaiter)" "FAST_MUTEX waiter"
+    local wdm_out=$OUT
+    run_fmx mutex --wdm "$F_pid" "$F_fast_mutex"
+    [[ $RC -eq 0 && $OUT == *"Count:        4 (held, 1 waiter)"* ]] || fail "--wdm view differs: $OUT"
+
+    # The fast_mutex_t inside the FAST_MUTEX points back to it.
+    local inner
+    inner=$(grep -o 'Event.Lock:   fast_mutex_t at 0x[0-9a-f]*' <<<"$wdm_out" | awk '{print $NF}')
+    run_fmx mutex "$F_pid" "$inner"
+    expect_in "$OUT" "the Event.Lock of FAST_MUTEX $F_fast_mutex" "inner lock"
+
+    # Addresses that are not mapped, and text that is not an address.
+    run_fmx mutex "$F_pid" 0x10
+    expect_error "address 0x10 is not mapped in process $F_pid"
+    run_fmx mutex "$F_pid" 0xfffffffffffff000
+    expect_error "is not mapped in process $F_pid"
+    for bad in 0xZZ 0x 12abc -1 0 0x00000000000000001; do
+        run_fmx mutex "$F_pid" "$bad"
+        expect_error "is not an address"
+    done
+}
+
+case_no_waiters() {
+    # A registry (a mutex was named) and nobody waiting: not an error.
+    start_fixture named
+    run_fmx waiters "$F_pid"
+    [[ $RC -eq 0 && $OUT == "0 threads waiting." && -z $ERR ]] ||
+        fail "expected only '0 threads waiting.', got status $RC: $OUT $ERR"
+    run_fmx waiters --json "$F_pid"
+    [[ $RC -eq 0 && $OUT == '{"waiters": [], "count": 0, "changing": 0}' ]] ||
+        fail "unexpected JSON for no waiters: $OUT $ERR"
+    run_fmx mutex "$F_pid" "$F_mutex"
+    [[ $RC -eq 0 ]] || fail "fmx mutex on a free mutex exited $RC: $ERR"
+    expect_in "$OUT" "fast_mutex_t $F_mutex (DiagMutex)" "free mutex title"
+    expect_in "$OUT" "Owner:        none" "free mutex owner"
+    expect_in "$OUT" "Flags:        none (lock word 0x00000000)" "free mutex flags"
+    expect_in "$OUT" "Waiters:      0" "free mutex waiters"
+    run_fmx thread "$F_pid" "$F_pid"
+    [[ $RC -eq 0 ]] || fail "fmx thread on the main thread exited $RC: $ERR"
+    expect_in "$OUT" "Waiting:      not for a fastmutex" "main thread"
+    expect_in "$OUT" " main+0x" "main thread's stack"
+}
+
+# The deadlock report on the fixture's stderr, once there is one.
+deadlock_report() {
+    grep -q 'deadlock' "$FIXTURE_ERR"
+}
+
+case_deadlock_report() {
+    local ab_line ba_line report
+    ab_line=$(line_of FMX-SITE-AB)
+    ba_line=$(line_of FMX-SITE-BA)
+    FASTMUTEX_DEADLOCK_MS=200 start_fixture deadlock
+    wait_until deadlock_report || fail "no deadlock report within 30 s"
+    # The report is written in one piece; give a second one (which must not
+    # come) a few check intervals to show up.
+    sleep 1
+    report=$(cat "$FIXTURE_ERR")
+    for word in "thread $F_a (DeadlockA)" "thread $F_b (DeadlockB)" "$F_lock_a (LockA)" "$F_lock_b (LockB)"; do
+        expect_in "$report" "$word" "deadlock report"
+    done
+    [[ $(grep -c 'deadlock detected' "$FIXTURE_ERR") -eq 1 ]] || fail "not exactly one report:
+$report"
+    [[ $(grep -c 'called from' "$FIXTURE_ERR") -eq 2 ]] || fail "the report lacks the two call sites:
+$report"
+    # The call sites are module+offset: map them to lines as a person would
+    # (the last line addr2line -i gives is the caller of the inlined acquire).
+    if command -v addr2line >/dev/null; then
+        local lines="" offset
+        for offset in $(grep -o 'called from [^ ]*+0x[0-9a-f]*' "$FIXTURE_ERR" | sed 's/.*+//'); do
+            lines+=" $(addr2line -i -e "$FIXTURE" "$(printf '%x' $((offset - 1)))" | tail -1 | sed 's/.*://; s/ .*//')"
+        done
+        expect_in "$lines" "$ab_line" "call site of DeadlockA (addr2line:$lines)"
+        expect_in "$lines" "$ba_line" "call site of DeadlockB (addr2line:$lines)"
+    fi
+
+    # fmx sees both waits, each marked by the deadlock check.
+    run_fmx waiters "$F_pid"
+    [[ $RC -eq 0 ]] || fail "fmx waiters exited $RC: $ERR"
+    expect_in "$(row_of "$F_a")" "$F_lock_b (LockB)  $F_b (DeadlockB)" "DeadlockA's row"
+    expect_in "$(row_of "$F_a")" "diag_fixture.c:$ab_line" "DeadlockA's site"
+    expect_in "$(row_of "$F_b")" "$F_lock_a (LockA)  $F_a (DeadlockA)" "DeadlockB's row"
+    expect_in "$(row_of "$F_b")" "diag_fixture.c:$ba_line" "DeadlockB's site"
+    expect_in "$OUT" "Deadlock: the deadlock check found a cycle through" "deadlock line"
+    expect_in "$OUT" "$F_a (DeadlockA)" "deadlock line, DeadlockA"
+    expect_in "$OUT" "$F_b (DeadlockB)" "deadlock line, DeadlockB"
+    run_fmx thread "$F_pid" "$F_a"
+    expect_in "$OUT" "Deadlock:     yes" "fmx thread on a deadlocked thread"
+}
+
+case_deadlock_ignore() {
+    FASTMUTEX_DEADLOCK_MS=200 FASTMUTEX_ON_DEADLOCK=ignore start_fixture deadlock
+    wait_for_waiters "$F_pid" 2
+    # Both threads wait well past five check intervals, unreported.
+    local waited=0 row
+    for _ in $(seq 150); do
+        sleep 0.2
+        run_fmx waiters "$F_pid"
+        row=$(row_of "$F_a")
+        [[ -n $row ]] || fail "DeadlockA is not listed: $OUT $ERR"
+        waited=$(duration_ms "$(awk '{print $9}' <<<"$row")")
+        [[ $waited -ge 1500 ]] && break
+    done
+    [[ $waited -ge 1500 ]] || fail "DeadlockA never waited 1.5 s"
+    [[ ! -s $FIXTURE_ERR ]] || fail "FASTMUTEX_ON_DEADLOCK=ignore still reported: $(cat "$FIXTURE_ERR")"
+    [[ $OUT != *Deadlock:* ]] || fail "FASTMUTEX_ON_DEADLOCK=ignore still marked the records: $OUT"
+}
+
+case_deadlock_abort() {
+    ulimit -c 0
+    FASTMUTEX_DEADLOCK_MS=200 FASTMUTEX_ON_DEADLOCK=abort timeout 60 "$FIXTURE" deadlock \
+        >"$WORK/out" 2>"$WORK/err"
+    local rc=$?
+    [[ $rc -eq 134 ]] || fail "expected death by SIGABRT (status 134), got $rc: $(cat "$WORK/err")"
+    expect_in "$(cat "$WORK/err")" "DeadlockA" "abort report"
+    expect_in "$(cat "$WORK/err")" "DeadlockB" "abort report"
+    expect_in "$(cat "$WORK/err")" "FASTMUTEX_ON_DEADLOCK=abort" "abort report"
+}
+
+case_deadlock_timed() {
+    FASTMUTEX_DEADLOCK_MS=200 timeout 60 "$FIXTURE" timed >"$WORK/out" 2>"$WORK/err"
+    local rc=$? out
+    out=$(cat "$WORK/out")
+    [[ $rc -eq 0 ]] || fail "timed fixture exited $rc: $out $(cat "$WORK/err")"
+    expect_in "$out" "EDEADLK" "a timed acquire in the cycle"
+    expect_in "$out" "timed: done" "the end"
+    [[ $out != *ETIMEDOUT* && $out != *unexpected* ]] || fail "wrong results: $out"
+}
+
+case_errors() {
+    # A process that has ended.
+    true &
+    local dead=$!
+    wait $dead
+    run_fmx waiters "$dead"
+    expect_error "no process $dead"
+    run_fmx thread "$dead" "$dead"
+    expect_error "no process $dead"
+    run_fmx mutex "$dead" 0x1000
+    expect_error "no process $dead"
+    # Processes that do not use fastmutex: this shell, and sleep.
+    sleep 60 &
+    FIXTURE_PIDS+=($!)
+    for pid in $$ $!; do
+        run_fmx waiters "$pid"
+        expect_error "process $pid has no fastmutex registry"
+        run_fmx mutex "$pid" 0x1000
+        expect_error "process $pid has no fastmutex registry"
+        run_fmx thread "$pid" "$pid"
+        expect_error "process $pid has no fastmutex registry"
+    done
+    # Text that is not a process id.
+    for bad in 12ab 0 "" 99999999999 " 1" +5; do
+        run_fmx waiters "$bad"
+        [[ $RC -eq 2 ]] || fail "fmx waiters '$bad' exited $RC"
+        expect_error "is not a process id"
+    done
+    run_fmx thread -1 5
+    expect_error "'-1' is not a process id"
+    run_fmx thread 1 x
+    expect_error "'x' is not a thread id"
+    run_fmx waiters --frobnicate
+    expect_error "unknown option"
+    run_fmx mutex 1
+    expect_error "usage: fmx mutex"
+}
+
+case_other_user() {
+    [[ $(id -u) -eq 0 ]] || { echo "needs root to run processes as other users"; exit 77; }
+    # Both programs are copied where every user may run them: under /tmp,
+    # whatever TMPDIR says, since a private TMPDIR may be closed to them.
+    local bin
+    bin=$(mktemp -d /tmp/fmx-diag.XXXXXX)
+    FIXTURE_BIN=$bin
+    chmod 755 "$bin"
+    cp "$FIXTURE" "$FMX" "$bin/"
+    FIXTURE=$bin/diag_fixture
+    FMX=$bin/fmx
+    RUN_AS="setpriv --reuid=nobody --regid=nogroup --clear-groups" start_fixture hold
+    wait_for_waiters "$F_pid" 2
+
+    # Another user (uid 65533, not nobody) is refused, clearly.
+    export FMX_AS="setpriv --reuid=65533 --regid=65533 --clear-groups"
+    run_fmx waiters "$F_pid"
+    expect_error "process $F_pid belongs to another user"
+    run_fmx thread "$F_pid" "$F_waiter"
+    expect_error "process $F_pid belongs to another user"
+    run_fmx mutex "$F_pid" "$F_mutex"
+    expect_error "process $F_pid belongs to another user"
+    run_fmx waiters
+    [[ $RC -eq 0 && $OUT != *DiagWaiter* ]] || fail "another user's scan shows nobody's threads: $OUT"
+
+    # The same user sees everything, with no special rights.
+    export FMX_AS="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+    run_fmx waiters "$F_pid"
+    [[ $RC -eq 0 ]] || fail "the same user could not read the registry: $ERR"
+    expect_in "$(row_of "$F_waiter")" "$F_owner (DiagOwner)" "same user's view"
+    run_fmx thread "$F_pid" "$F_waiter"
+    [[ $RC -eq 0 ]] || fail "the same user could not read the stack: $ERR"
+    expect_in "$OUT" "waiter_thread" "same user's stack"
+}
+
+case_man_page() {
+    command -v groff >/dev/null || { echo "groff is not installed"; exit 77; }
+    local doc warnings
+    doc=$(dirname "$SOURCE")/../../doc
+    warnings=$(groff -ww -z -man "$doc/fmx.1" 2>&1) || fail "groff failed on fmx.1: $warnings"
+    [[ -z $warnings ]] || fail "groff warns about fmx.1: $warnings"
+    for section in NAME SYNOPSIS DESCRIPTION DEMO "EXIT STATUS" ENVIRONMENT EXAMPLES "SEE ALSO"; do
+        grep -q "^\.SH $section\$" "$doc/fmx.1" || fail "fmx.1 has no $section section"
+    done
+    for word in "fmx waiters" "fmx thread" "fmx mutex" FASTMUTEX_DEADLOCK_MS FASTMUTEX_ON_DEADLOCK \
+        "fast_mutex (3)"; do
+        grep -q "$word" "$doc/fmx.1" || fail "fmx.1 does not mention $word"
+    done
+    # The DEMO section is doc/fmx-demo.txt, which the demo's author keeps;
+    # when that changes, it must be merged into fmx.1 again.
+    if [[ -f $doc/fmx-demo.txt ]]; then
+        grep -v '^\.\\"' "$doc/fmx-demo.txt" >"$WORK/demo"
+        [[ $(cat "$doc/fmx.1") == *"$(cat "$WORK/demo")"* ]] ||
+            fail "the DEMO section of fmx.1 differs from doc/fmx-demo.txt: merge it again"
+    fi
+}
+
+"case_$CASE"
+echo "PASS [$CASE]"

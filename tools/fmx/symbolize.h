@@ -1,0 +1,67 @@
+/* Addresses in a live process turned into function+offset and file:line,
+ * and a thread's call stack, with elfutils' libdwfl (what eu-stack uses). */
+#ifndef FMX_SYMBOLIZE_H
+#define FMX_SYMBOLIZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* How many inlined calls one address is followed through. */
+#define FMX_MAX_INLINE 8
+
+/* A place in the source: the function and the line in it. */
+struct fmx_source_line {
+    char function[128]; /* "" when unknown */
+    char file[256];     /* as the debug info names it, often an absolute path */
+    int line;           /* 0 when unknown */
+};
+
+/* What is known about one code address. */
+struct fmx_location {
+    uint64_t address;
+    char symbol[128];   /* the ELF function it lies in, "" when unknown */
+    uint64_t offset;    /* from the start of `symbol` */
+    char module[64];    /* the file it was loaded from, base name */
+    /* Source lines, innermost first: lines[0] is where the address is; when
+     * it lies in code inlined into its caller, lines[1] is the line of that
+     * inlined call, and so on out to the real function. */
+    int nlines;
+    struct fmx_source_line lines[FMX_MAX_INLINE];
+};
+
+struct fmx_symbolizer;
+
+/* Reads the modules mapped in process `pid`.  Returns NULL with a reason in
+ * why[whylen] when it cannot (the process has gone, or is not ours). */
+struct fmx_symbolizer *fmx_symbolizer_open(pid_t pid, char *why, size_t whylen);
+void fmx_symbolizer_close(struct fmx_symbolizer *sym);
+
+/* Describes `address`.  A return address (`is_return`) points after its
+ * call, so its line is looked up one byte earlier, inside the call. */
+void fmx_symbolize(struct fmx_symbolizer *sym, uint64_t address, bool is_return,
+                   struct fmx_location *loc);
+
+/* The line a fastmutex call site belongs to: the first line, going out
+ * from the innermost, that is not inside fastmutex's own inline functions
+ * (fast_mutex_acquire() and friends, inlined into the caller).  NULL when
+ * there is no line information. */
+const struct fmx_source_line *fmx_caller_line(const struct fmx_location *loc);
+
+/* Formats a call site as "function+0x4c file.c:123" (base name of the
+ * file), or as much of it as is known, down to "0x7f12... (libfoo.so)". */
+void fmx_format_site(const struct fmx_location *loc, char *buf, size_t size);
+
+/* The file's base name. */
+const char *fmx_base_name(const char *path);
+
+/* Unwinds thread `tid` of the process, filling pcs[max] (and whether each
+ * frame is the innermost or a signal frame, whose pc is not a return
+ * address) and *count.  This stops the thread with ptrace for the moment
+ * it takes.  Returns 0, or an errno value with a reason in why[whylen]:
+ * EPERM when ptrace is not permitted. */
+int fmx_symbolizer_stack(struct fmx_symbolizer *sym, pid_t tid, uint64_t *pcs, bool *exact, int max,
+                         int *count, char *why, size_t whylen);
+
+#endif /* FMX_SYMBOLIZE_H */
