@@ -1,0 +1,106 @@
+/* fmx-bench: what main.c, run.c and report.c share (the harness side; the
+ * lock adapters see only bench.h). */
+#ifndef FMX_BENCH_HARNESS_H
+#define FMX_BENCH_HARNESS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "bench.h"
+
+#define MAX_LOCKS 16
+#define MAX_WORKLOADS 8
+#define MAX_THREAD_COUNTS 16
+#define MAX_THREADS 1024
+#define MAX_ROUNDS 100
+
+/* A workload: how long the critical section and the private work between
+ * acquires last, as nanosecond targets turned into step counts at start-up
+ * (see work_of()). */
+struct workload {
+    const char *name;
+    const char *description;
+    bool uncontended;
+    unsigned cs_lines;
+    double cs_extra_ns;
+    double private_ns;
+};
+
+/* What the command line asked for. */
+struct options {
+    double duration;
+    unsigned rounds;
+    unsigned thread_counts[MAX_THREAD_COUNTS];
+    unsigned n_thread_counts;
+    const struct bench_lock *locks[MAX_LOCKS];
+    unsigned n_locks;
+    const struct workload *workloads[MAX_WORKLOADS];
+    unsigned n_workloads;
+    const char *out_dir;
+};
+
+/* What one run of one lock measured.  NAN marks a metric that does not
+ * apply (wait times of the uncontended loop, contention of a lock that does
+ * not count it). */
+struct run_metrics {
+    double ops_per_sec; /* acquisitions per second, all threads together */
+    double ns_per_op;   /* wall time per acquisition (uncontended: per pair) */
+    double jain;        /* Jain's index over per-thread acquisitions */
+    double count_min, count_max;
+    double wait_p50_ns, wait_p99_ns, wait_max_ns;
+    double contention;      /* the lock's own count of acquires that waited */
+    double contended_share; /* contention / acquisitions */
+};
+
+/* The rounds of one lock in one workload and thread count: medians of every
+ * metric, and the spread of the throughput (minimum, quartiles, maximum). */
+struct summary {
+    struct run_metrics median;
+    double ops_min, ops_q1, ops_q3, ops_max;
+    double ns_min, ns_max;
+};
+
+/* The summaries of a whole program run, by workload, thread count, lock. */
+typedef struct summary results_t[MAX_WORKLOADS][MAX_THREAD_COUNTS][MAX_LOCKS];
+
+/* Printing to stdout and, once opened, to table.txt alike. */
+extern FILE *table_file;
+void say(const char *format, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void fail(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* run.c */
+void calibrate_work(void);
+double private_step_ns(void);
+double cs_step_ns(void);
+struct bench_work work_of(const struct workload *w);
+void warm_up(const struct options *o);
+void run_uncontended(const struct bench_lock *lock, double duration, struct run_metrics *m);
+void run_contended(const struct bench_lock *lock, const struct workload *workload,
+                   const struct bench_work *work, unsigned threads, double duration,
+                   struct run_metrics *m);
+
+/* report.c */
+struct summary summarize(const struct run_metrics *runs, unsigned n);
+const char *load_average(char *buf, size_t size);
+void print_machine(FILE *f, const struct options *o);
+void print_workload_header(const struct workload *w);
+void print_row(const char *lock, unsigned threads, const struct workload *w,
+               const struct summary *s);
+void print_comparison(const struct options *o, const struct workload *w,
+                      const struct summary *by_lock);
+void print_goals(const struct options *o, results_t results);
+void write_csv(FILE *csv, const struct options *o, results_t results);
+
+/* The thread counts a workload runs at: just 1 for the uncontended loop. */
+static inline unsigned thread_count_of(const struct options *o, const struct workload *w,
+                                       unsigned index)
+{
+    return w->uncontended ? 1 : o->thread_counts[index];
+}
+
+static inline unsigned thread_counts_of(const struct options *o, const struct workload *w)
+{
+    return w->uncontended ? 1 : o->n_thread_counts;
+}
+
+#endif /* FMX_BENCH_HARNESS_H */

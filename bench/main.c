@@ -1,0 +1,353 @@
+/* fmx-bench: fastmutex side by side with the mutexes a C programmer would
+ * pick instead, in one run on one machine.
+ *
+ * For each workload and thread count, every lock runs once per round, in an
+ * order rotated from round to round so that no lock always follows the same
+ * neighbour, for several rounds; the table and the CSV give the median of
+ * the rounds and their spread.  See bench/README.md for what each workload
+ * is and how to read the results.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+
+/* ---- The locks and the workloads ---------------------------------------- */
+
+static const struct bench_lock *const all_locks[] = {
+    &bench_lock_fastmutex,
+    &bench_lock_fastmutex_nodiag,
+    &bench_lock_futex3,
+    &bench_lock_pthread,
+    &bench_lock_pthread_adaptive,
+#ifdef FMX_BENCH_HAVE_NSYNC
+    &bench_lock_nsync,
+#endif
+#ifdef FMX_BENCH_HAVE_CK
+    &bench_lock_ck_ticket,
+    &bench_lock_ck_mcs,
+#endif
+#ifdef FMX_BENCH_HAVE_ABSL
+    &bench_lock_absl,
+#endif
+#ifdef FMX_BENCH_HAVE_PARKING_LOT
+    &bench_lock_parking_lot,
+#endif
+};
+#define ALL_LOCKS (sizeof all_locks / sizeof all_locks[0])
+
+/* "constant" contention leaves 0.1 us of private work between a release and
+ * the next acquire, so that the lock is always wanted; "rare" leaves enough
+ * that the lock is free most of the time even with both cores busy. */
+static const struct workload all_workloads[] = {
+    {.name = "uncontended",
+     .description = "one thread locks and unlocks its own lock, a second thread sleeps",
+     .uncontended = true},
+    {.name = "short-constant",
+     .description = "critical section increments 2 shared lines; 0.1 us private work",
+     .cs_lines = 2,
+     .private_ns = 100},
+    {.name = "short-rare",
+     .description = "critical section increments 2 shared lines; 2 us private work",
+     .cs_lines = 2,
+     .private_ns = 2000},
+    {.name = "long-constant",
+     .description = "critical section ~1 us over 8 shared lines; 0.1 us private work",
+     .cs_lines = 8,
+     .cs_extra_ns = 1000,
+     .private_ns = 100},
+    {.name = "long-rare",
+     .description = "critical section ~1 us over 8 shared lines; 20 us private work",
+     .cs_lines = 8,
+     .cs_extra_ns = 1000,
+     .private_ns = 20000},
+};
+#define ALL_WORKLOADS (sizeof all_workloads / sizeof all_workloads[0])
+
+_Static_assert(ALL_LOCKS <= MAX_LOCKS, "raise MAX_LOCKS");
+_Static_assert(ALL_WORKLOADS <= MAX_WORKLOADS, "raise MAX_WORKLOADS");
+
+/* ---- Options ------------------------------------------------------------- */
+
+static const char usage[] =
+    "usage: fmx-bench [--quick] [--duration SECONDS] [--rounds N] [--threads N,N,...]\n"
+    "                 [--locks NAME,...] [--workloads NAME,...] [--out DIR]\n"
+    "       fmx-bench --list-locks | --list-workloads | --help\n"
+    "\n"
+    "Runs every lock in every workload and thread count, R rounds in rotated order,\n"
+    "and prints the medians.  --out DIR also writes DIR/results.csv, DIR/table.txt\n"
+    "and DIR/machine.txt; bench/plot.sh DIR draws the charts from them.\n"
+    "Defaults: --duration 0.25 --rounds 5 --threads 1,2,4,16,64, all locks and\n"
+    "workloads.  --quick (the CI smoke test): --duration 0.02 --rounds 1 --threads 1,2,16.\n";
+
+/* Reports bad usage in one line and exits with status 2. */
+static _Noreturn __attribute__((format(printf, 1, 2))) void bad_usage(const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    fputs("fmx-bench: ", stderr);
+    vfprintf(stderr, format, args);
+    fputs(" (see fmx-bench --help)\n", stderr);
+    va_end(args);
+    exit(2);
+}
+
+static const struct bench_lock *find_lock(const char *name, size_t length)
+{
+    for (unsigned i = 0; i < ALL_LOCKS; i++)
+        if (strlen(all_locks[i]->name) == length && strncmp(all_locks[i]->name, name, length) == 0)
+            return all_locks[i];
+    return NULL;
+}
+
+static const struct workload *find_workload(const char *name, size_t length)
+{
+    for (unsigned i = 0; i < ALL_WORKLOADS; i++)
+        if (strlen(all_workloads[i].name) == length &&
+            strncmp(all_workloads[i].name, name, length) == 0)
+            return &all_workloads[i];
+    return NULL;
+}
+
+static bool lock_available(const struct bench_lock *lock)
+{
+    return lock->available == NULL || lock->available();
+}
+
+static void parse_thread_counts(struct options *o, const char *text)
+{
+    o->n_thread_counts = 0;
+    const char *p = text;
+    for (;;) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(p, &end, 10);
+        if (!isdigit((unsigned char)*p) || errno != 0 || n < 1 || n > MAX_THREADS ||
+            (*end != ',' && *end != '\0'))
+            bad_usage("--threads: expected a list of thread counts from 1 to %d, got '%s'",
+                      MAX_THREADS, text);
+        if (o->n_thread_counts == MAX_THREAD_COUNTS)
+            bad_usage("--threads: at most %d thread counts, got '%s'", MAX_THREAD_COUNTS, text);
+        o->thread_counts[o->n_thread_counts++] = (unsigned)n;
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+}
+
+static void parse_locks(struct options *o, const char *text)
+{
+    o->n_locks = 0;
+    for (const char *p = text;;) {
+        size_t length = strcspn(p, ",");
+        const struct bench_lock *lock = find_lock(p, length);
+        if (lock == NULL)
+            bad_usage("--locks: unknown lock '%.*s' (fmx-bench --list-locks shows them)",
+                      (int)length, p);
+        if (!lock_available(lock))
+            bad_usage("--locks: %s cannot run on this machine", lock->name);
+        for (unsigned i = 0; i < o->n_locks; i++)
+            if (o->locks[i] == lock)
+                bad_usage("--locks: '%s' is listed twice", lock->name);
+        o->locks[o->n_locks++] = lock;
+        if (p[length] == '\0')
+            break;
+        p += length + 1;
+    }
+}
+
+static void parse_workloads(struct options *o, const char *text)
+{
+    o->n_workloads = 0;
+    for (const char *p = text;;) {
+        size_t length = strcspn(p, ",");
+        const struct workload *workload = find_workload(p, length);
+        if (workload == NULL)
+            bad_usage("--workloads: unknown workload '%.*s' (fmx-bench --list-workloads "
+                      "shows them)",
+                      (int)length, p);
+        for (unsigned i = 0; i < o->n_workloads; i++)
+            if (o->workloads[i] == workload)
+                bad_usage("--workloads: '%s' is listed twice", workload->name);
+        o->workloads[o->n_workloads++] = workload;
+        if (p[length] == '\0')
+            break;
+        p += length + 1;
+    }
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    bool quick = false;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = true;
+
+    o->duration = quick ? 0.02 : 0.25;
+    o->rounds = quick ? 1 : 5;
+    parse_thread_counts(o, quick ? "1,2,16" : "1,2,4,16,64");
+    o->n_locks = 0;
+    for (unsigned i = 0; i < ALL_LOCKS; i++)
+        if (lock_available(all_locks[i]))
+            o->locks[o->n_locks++] = all_locks[i];
+        else
+            fprintf(stderr, "fmx-bench: skipping %s: it cannot run on this machine\n",
+                    all_locks[i]->name);
+    o->n_workloads = ALL_WORKLOADS;
+    for (unsigned i = 0; i < ALL_WORKLOADS; i++)
+        o->workloads[i] = &all_workloads[i];
+    o->out_dir = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *option = argv[i];
+        if (strcmp(option, "--quick") == 0)
+            continue;
+        if (strcmp(option, "--help") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (strcmp(option, "--list-locks") == 0) {
+            for (unsigned j = 0; j < ALL_LOCKS; j++)
+                if (lock_available(all_locks[j]))
+                    printf("%s\n", all_locks[j]->name);
+            exit(0);
+        }
+        if (strcmp(option, "--list-workloads") == 0) {
+            for (unsigned j = 0; j < ALL_WORKLOADS; j++)
+                printf("%s\n", all_workloads[j].name);
+            exit(0);
+        }
+        static const char *const valued[] = {"--duration", "--rounds",    "--threads",
+                                             "--locks",    "--workloads", "--out"};
+        bool known = false;
+        for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++)
+            known |= strcmp(option, valued[j]) == 0;
+        if (!known)
+            bad_usage(strncmp(option, "--", 2) == 0 ? "unknown option '%s'" : "unexpected '%s'",
+                      option);
+        if (i + 1 >= argc)
+            bad_usage("%s needs a value", option);
+        const char *value = argv[++i];
+        if (strcmp(option, "--duration") == 0) {
+            char *end;
+            errno = 0;
+            double seconds = strtod(value, &end);
+            if (end == value || *end != '\0' || errno != 0 || !(seconds > 0 && seconds <= 60))
+                bad_usage("--duration: expected seconds in (0, 60], got '%s'", value);
+            o->duration = seconds;
+        } else if (strcmp(option, "--rounds") == 0) {
+            char *end;
+            errno = 0;
+            unsigned long n = strtoul(value, &end, 10);
+            if (!isdigit((unsigned char)value[0]) || *end != '\0' || errno != 0 || n < 1 ||
+                n > MAX_ROUNDS)
+                bad_usage("--rounds: expected a count from 1 to %d, got '%s'", MAX_ROUNDS, value);
+            o->rounds = (unsigned)n;
+        } else if (strcmp(option, "--threads") == 0) {
+            parse_thread_counts(o, value);
+        } else if (strcmp(option, "--locks") == 0) {
+            parse_locks(o, value);
+        } else if (strcmp(option, "--workloads") == 0) {
+            parse_workloads(o, value);
+        } else {
+            if (value[0] == '\0')
+                bad_usage("--out: expected a directory");
+            o->out_dir = value;
+        }
+    }
+}
+
+/* ---- Main ---------------------------------------------------------------- */
+
+static FILE *open_output(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        fail("output path too long: %s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fail("cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+static void close_output(FILE *f, const char *name)
+{
+    if (fclose(f) != 0)
+        fail("cannot write %s: %s", name, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    parse_options(argc, argv, &o);
+
+    FILE *csv = NULL, *machine = NULL;
+    if (o.out_dir != NULL) {
+        if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
+            fail("cannot create %s: %s", o.out_dir, strerror(errno));
+        csv = open_output(o.out_dir, "results.csv");
+        table_file = open_output(o.out_dir, "table.txt");
+        machine = open_output(o.out_dir, "machine.txt");
+    }
+
+    bench_calibrate_ticks();
+    calibrate_work();
+    print_machine(stdout, &o);
+    if (table_file != NULL)
+        print_machine(table_file, &o);
+    if (machine != NULL) {
+        print_machine(machine, &o);
+        close_output(machine, "machine.txt");
+    }
+    warm_up(&o);
+
+    results_t *results = calloc(1, sizeof *results);
+    struct run_metrics *runs = calloc((size_t)o.n_locks * o.rounds, sizeof *runs);
+    if (results == NULL || runs == NULL)
+        fail("out of memory");
+
+    for (unsigned wi = 0; wi < o.n_workloads; wi++) {
+        const struct workload *w = o.workloads[wi];
+        struct bench_work work = work_of(w);
+        print_workload_header(w);
+        for (unsigned ti = 0; ti < thread_counts_of(&o, w); ti++) {
+            unsigned threads = thread_count_of(&o, w, ti);
+            /* Each round runs every lock once, starting one lock further on
+             * than the round before, so that no lock always runs right after
+             * the same neighbour or always first. */
+            for (unsigned r = 0; r < o.rounds; r++)
+                for (unsigned k = 0; k < o.n_locks; k++) {
+                    unsigned l = (k + r) % o.n_locks;
+                    struct run_metrics *m = &runs[l * o.rounds + r];
+                    if (w->uncontended)
+                        run_uncontended(o.locks[l], o.duration, m);
+                    else
+                        run_contended(o.locks[l], w, &work, threads, o.duration, m);
+                }
+            for (unsigned l = 0; l < o.n_locks; l++) {
+                (*results)[wi][ti][l] = summarize(&runs[l * o.rounds], o.rounds);
+                print_row(o.locks[l]->name, threads, w, &(*results)[wi][ti][l]);
+            }
+            print_comparison(&o, w, (*results)[wi][ti]);
+        }
+    }
+    print_goals(&o, *results);
+    char load[64];
+    say("\nload average at the end: %s\n", load_average(load, sizeof load));
+
+    if (csv != NULL) {
+        write_csv(csv, &o, *results);
+        close_output(csv, "results.csv");
+    }
+    if (table_file != NULL)
+        close_output(table_file, "table.txt");
+    free(runs);
+    free(results);
+    return 0;
+}

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Runs `fmx-bench --quick` into DIR and checks the CSV it writes: a row for
+# every lock and workload the program lists, every number parses, throughput
+# is positive, Jain's index lies in (0, 1], counts and waits are non-negative,
+# and every row passed the mutual-exclusion check.  No timing is asserted.
+set -eu
+bench=$1
+dir=$2
+rm -rf "$dir"
+"$bench" --quick --out "$dir" >"$dir.log" 2>&1 || {
+    status=$?
+    cat "$dir.log"
+    echo "smoke: fmx-bench --quick exited with status $status" >&2
+    exit 1
+}
+csv=$dir/results.csv
+for f in "$csv" "$dir/table.txt" "$dir/machine.txt"; do
+    [ -s "$f" ] || { echo "smoke: fmx-bench wrote no $f" >&2; exit 1; }
+done
+
+locks=$("$bench" --list-locks)
+workloads=$("$bench" --list-workloads)
+[ -n "$locks" ] && [ -n "$workloads" ] || { echo "smoke: no locks or workloads listed" >&2; exit 1; }
+echo "smoke: locks: $(echo $locks)"
+echo "smoke: workloads: $(echo $workloads)"
+
+awk -F, -v locks="$(echo $locks)" -v workloads="$(echo $workloads)" '
+function fail(message) { printf "smoke: %s:%d: %s\n", FILENAME, FNR, message > "/dev/stderr"; bad = 1 }
+function number(i, name, optional) {
+    if ($i == "" && optional) return 1
+    if ($i !~ /^[0-9]+(\.[0-9]+)?$/) { fail(name " is not a non-negative number: \"" $i "\""); return 0 }
+    return 1
+}
+NR == 1 {
+    expected = "lock,workload,threads,rounds,ops_per_sec_median,ops_per_sec_min,ops_per_sec_max," \
+               "ops_per_sec_q1,ops_per_sec_q3,ns_per_op_median,jain,count_min,count_max," \
+               "wait_p50_ns,wait_p99_ns,wait_max_ns,contention,contended_share,mutual_exclusion," \
+               "fast_path"
+    if ($0 != expected) fail("unexpected header: " $0)
+    next
+}
+{
+    if (NF != 20) { fail("expected 20 fields, got " NF); next }
+    seen[$1 "," $2] = 1
+    contended = $2 != "uncontended"
+    number(3, "threads", 0); number(4, "rounds", 0)
+    for (i = 5; i <= 10; i++) number(i, "column " i, 0)
+    if ($5 + 0 <= 0) fail("throughput is not positive: " $5)
+    if (!($6 + 0 <= $8 + 0 && $8 + 0 <= $5 + 0 && $5 + 0 <= $9 + 0 && $9 + 0 <= $7 + 0))
+        fail("throughput median, quartiles, min and max out of order")
+    if (number(11, "jain", 0) && ($11 + 0 <= 0 || $11 + 0 > 1)) fail("jain outside (0, 1]: " $11)
+    number(12, "count_min", 0); number(13, "count_max", 0)
+    if ($12 + 0 > $13 + 0) fail("count_min above count_max")
+    for (i = 14; i <= 16; i++) number(i, "wait column " i, !contended)
+    if (contended && ($14 == "" || $15 == "" || $16 == "")) fail("a contended row lacks wait times")
+    if (contended && !($14 + 0 <= $15 + 0 && $15 + 0 <= $16 + 0)) fail("waits not ordered p50 <= p99 <= max")
+    number(17, "contention", 1); number(18, "contended_share", 1)
+    if ($1 == "fastmutex" && contended && $17 == "") fail("fastmutex row lacks its contention count")
+    if ($19 != "ok") fail("mutual exclusion check: " $19)
+    if ($20 != "inline" && $20 != "library call") fail("unknown fast path kind: " $20)
+    rows++
+}
+END {
+    n = split(locks, lock_list, " "); m = split(workloads, workload_list, " ")
+    for (i = 1; i <= n; i++)
+        for (j = 1; j <= m; j++)
+            if (!((lock_list[i] "," workload_list[j]) in seen)) {
+                printf "smoke: no row for lock %s in workload %s\n", lock_list[i], workload_list[j] > "/dev/stderr"
+                bad = 1
+            }
+    if (bad) exit 1
+    printf "smoke: %d rows, every lock in every workload, all well-formed\n", rows
+}' "$csv"
