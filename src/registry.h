@@ -63,7 +63,9 @@ struct fmx_record {
     _Atomic uint32_t deadlock; /* 1 once the deadlock check found a cycle here; any
                                 * thread of the cycle may set it, so it is atomic and
                                 * outside the seqlock */
-    uint32_t pad;
+    _Atomic uint32_t head_since_us; /* CLOCK_MONOTONIC in us, low 32 bits, when this
+                                     * waiter became first in line; written under
+                                     * the queue lock by whoever put it there */
     char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread at wait start */
 };
 

@@ -83,6 +83,15 @@ proctype thread(byte id; bool timed) {
         od;
         mine_woken = false;
 retry:
+        /* fmx_acquire(): a woken waiter spins before queueing again */
+        if
+        :: mine_woken ->
+            do
+            :: atomic { owner == 0 -> owner = id; woken = false }; goto critical
+            :: break
+            od
+        :: else
+        fi;
         lock_queue();
         if
         :: atomic { owner == 0 -> owner = id; if :: mine_woken -> woken = false :: else fi };
