@@ -184,7 +184,10 @@ struct fmx_record *fmx_self_record(void)
     rec = claim_record(get_registry());
     if (rec == NULL)
         return NULL;
+    char name[FMX_THREAD_NAME_LEN] = "";
+    prctl(PR_GET_NAME, name);
     fmx_record_write_begin(rec);
+    memcpy(rec->thread_name, name, sizeof rec->thread_name);
     rec->tid = (int32_t)fast_mutex_self_();
     rec->next = rec->prev = 0;
     atomic_store_explicit(&rec->wake, FMX_WAKE_NONE, memory_order_relaxed);

@@ -66,7 +66,8 @@ struct fmx_record {
     _Atomic uint32_t head_since_us; /* CLOCK_MONOTONIC in us, low 32 bits, when this
                                      * waiter became first in line; written under
                                      * the queue lock by whoever put it there */
-    char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread at wait start */
+    char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread when it first waited,
+                                            * refreshed at each deadlock check */
 };
 
 struct fmx_name {
