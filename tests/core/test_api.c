@@ -12,32 +12,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 
+#include "core_hooks.h"
 #include "core_test.h"
-
-/* A report hook that counts reports, so that a test can assert that a call
- * made none.  Reports are echoed so that a failure shows them. */
-static atomic_int reports_seen;
-
-static void counting_hook(const char *report, bool fatal)
-{
-    atomic_fetch_add(&reports_seen, 1);
-    fprintf(stderr, "unexpected report (fatal=%d):\n%s\n", (int)fatal, report);
-}
-
-static int install_counting_hook(void **state)
-{
-    (void)state;
-    atomic_store(&reports_seen, 0);
-    fast_mutex_set_report_hook(counting_hook);
-    return 0;
-}
-
-static int remove_hook(void **state)
-{
-    (void)state;
-    fast_mutex_set_report_hook(NULL);
-    return 0;
-}
 
 /* A thread that takes a mutex and keeps it until told to let go. */
 struct holder {
@@ -168,7 +144,7 @@ static void test_initializer_and_init_are_all_zero(void **state)
     assert_int_equal(fast_mutex_owner(&m), 0);
     assert_int_equal(fast_mutex_contention(&m), 0);
     fast_mutex_destroy(&m);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* Zeroed heap memory is a usable mutex without any init call. */
@@ -198,7 +174,7 @@ static void test_acquire_sets_owner_release_clears_it(void **state)
     }
     assert_int_equal(fast_mutex_contention(&m), 0);
     fast_mutex_destroy(&m);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* try_acquire succeeds on a free mutex only, fails without a report when
@@ -213,7 +189,7 @@ static void test_try_acquire(void **state)
     /* Held by the caller: false, and no recursive-acquire report. */
     assert_false(fast_mutex_try_acquire(&m));
     assert_int_equal(fast_mutex_owner(&m), gettid());
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
     fast_mutex_release(&m);
 
     /* Held by another thread: false, the owner stays that thread. */
@@ -229,7 +205,7 @@ static void test_try_acquire(void **state)
     assert_int_equal(fast_mutex_owner(&m), gettid());
     fast_mutex_release(&m);
     assert_int_equal(fast_mutex_contention(&m), 0);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* Another thread reads the holder's id as the owner. */
@@ -475,7 +451,7 @@ static void test_names(void **state)
     assert_int_equal(fast_mutex_owner(&a), gettid());
     fast_mutex_release(&a);
     assert_int_equal(fast_mutex_set_name(&a, NULL), 0);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* The name table is finite: once full, naming another mutex fails with
@@ -536,7 +512,7 @@ static void test_destroy_free_mutex(void **state)
     assert_true(fast_mutex_try_acquire(&m));
     fast_mutex_release(&m);
     fast_mutex_destroy(&m);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 static void other_hook(const char *report, bool fatal)
@@ -550,12 +526,12 @@ static void test_set_report_hook_returns_previous(void **state)
 {
     (void)state;
     fast_mutex_report_hook_t before = fast_mutex_set_report_hook(other_hook);
-    assert_ptr_equal(before, counting_hook);
-    assert_ptr_equal(fast_mutex_set_report_hook(counting_hook), other_hook);
-    assert_ptr_equal(fast_mutex_set_report_hook(counting_hook), counting_hook);
+    assert_ptr_equal(before, core_counting_hook);
+    assert_ptr_equal(fast_mutex_set_report_hook(core_counting_hook), other_hook);
+    assert_ptr_equal(fast_mutex_set_report_hook(core_counting_hook), core_counting_hook);
 }
 
-#define API_TEST(f) cmocka_unit_test_setup_teardown(f, install_counting_hook, remove_hook)
+#define API_TEST(f) cmocka_unit_test_setup_teardown(f, core_install_counting_hook, core_remove_hook)
 
 int main(void)
 {

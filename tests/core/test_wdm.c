@@ -11,28 +11,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "core_hooks.h"
 #include "core_test.h"
 
-static atomic_int reports_seen;
-
-static void counting_hook(const char *report, bool fatal)
-{
-    atomic_fetch_add(&reports_seen, 1);
-    fprintf(stderr, "unexpected report (fatal=%d):\n%s\n", (int)fatal, report);
-}
-
-static int install_counting_hook(void **state)
-{
-    (void)state;
-    atomic_store(&reports_seen, 0);
-    fast_mutex_set_report_hook(counting_hook);
-    return 0;
-}
-
+/* Teardown: every test must leave the thread at PASSIVE_LEVEL. */
 static int remove_hook(void **state)
 {
-    (void)state;
-    fast_mutex_set_report_hook(NULL);
+    core_remove_hook(state);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
     return 0;
 }
@@ -104,7 +89,7 @@ static void test_raise_and_lower_irql(void **state)
     assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
     KeLowerIrql(PASSIVE_LEVEL);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* KeGetCurrentThread names each thread by one stable, distinct value. */
@@ -201,7 +186,7 @@ static void test_acquire_release_at_passive(void **state)
         assert_int_equal(fast_mutex_owner(&fm.Event.Lock), 0);
     }
     assert_int_equal(fm.Contention, 0);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* Acquired at APC_LEVEL, OldIrql is APC_LEVEL and release leaves the
@@ -224,7 +209,7 @@ static void test_acquire_release_at_apc(void **state)
     assert_null(fm.Owner);
     KeLowerIrql(old);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* A thread that takes a FAST_MUTEX and keeps it until told to let go. */
@@ -300,7 +285,7 @@ static void test_try_to_acquire(void **state)
     assert_int_equal(fm.Count, FM_LOCK_BIT);
     assert_null(fm.Owner);
     assert_int_equal(fm.Contention, 0);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* The Unsafe variants take and give the mutex without touching IRQL or
@@ -340,7 +325,7 @@ static void test_unsafe_variants_leave_irql_alone(void **state)
     assert_null(fm.Owner);
     KeLowerIrql(PASSIVE_LEVEL);
     assert_int_equal(fm.Contention, 0);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* A thread that waits in ExAcquireFastMutex and records, the moment it
@@ -426,7 +411,7 @@ static void test_count_shows_waiters(void **state)
     assert_int_equal(fm.Count, FM_LOCK_BIT);
     assert_null(fm.Owner);
     assert_int_equal(fm.Contention, WAITERS);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
 /* Several threads take one FAST_MUTEX many times over: the count they
@@ -481,10 +466,10 @@ static void test_many_threads_exact_count(void **state)
     assert_int_equal(fm.Count, FM_LOCK_BIT);
     assert_null(fm.Owner);
     assert_in_range(fm.Contention, 0, (unsigned long)THREADS * ITERATIONS);
-    assert_int_equal(atomic_load(&reports_seen), 0);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
-#define WDM_TEST(f) cmocka_unit_test_setup_teardown(f, install_counting_hook, remove_hook)
+#define WDM_TEST(f) cmocka_unit_test_setup_teardown(f, core_install_counting_hook, remove_hook)
 
 int main(void)
 {
