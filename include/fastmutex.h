@@ -57,7 +57,7 @@ extern "C" {
 
 typedef struct fast_mutex {
     _Atomic uint32_t word;       /* owner tid | flags, see above */
-    _Atomic uint32_t contention; /* how many acquires had to wait */
+    _Atomic uint32_t contention; /* how many acquires had to sleep */
     _Atomic uint32_t queue;      /* oldest waiter's registry slot + 1; 0 none */
     _Atomic uint32_t queue_lock; /* 0 free, 1 held, 2 held with sleepers */
 } fast_mutex_t;
@@ -158,8 +158,9 @@ FAST_MUTEX_INLINE pid_t fast_mutex_owner(const fast_mutex_t *m)
                    FAST_MUTEX_OWNER_MASK);
 }
 
-/* How many acquires of *m found it held and had to wait (Windows'
- * FAST_MUTEX.Contention).  Wraps around at 2^32. */
+/* How many acquires of *m found it held for longer than a brief spin and
+ * had to queue and sleep for it, as Windows' FAST_MUTEX.Contention counts
+ * the waits on its event.  Wraps around at 2^32. */
 FAST_MUTEX_INLINE uint32_t fast_mutex_contention(const fast_mutex_t *m)
 {
     return atomic_load_explicit(&((fast_mutex_t *)m)->contention, memory_order_relaxed);
