@@ -134,6 +134,16 @@ static bool find_waiting(pid_t tid, struct fmx_record *out)
     return found;
 }
 
+/* Polls until thread `tid` has a WAITING record and copies it; failing the
+ * test if it never shows. */
+static void expect_waiting(pid_t tid, struct fmx_record *out)
+{
+    bool ok;
+    CORE_POLL_UNTIL(ok, find_waiting(tid, out), CORE_POLL_LIMIT_MS);
+    if (!ok)
+        fail_msg("no WAITING record for thread %d (registry fd %d)", (int)tid, find_registry_fd());
+}
+
 /* The header says what src/registry.h says, about this process. */
 static void check_header(const struct mapped_registry *reg)
 {
@@ -227,11 +237,7 @@ static void test_waiting_record(void **state)
     pid_t tid = atomic_load(&w.tid);
 
     struct fmx_record rec;
-    bool ok;
-    CORE_POLL_UNTIL(ok, find_waiting(tid, &rec), CORE_POLL_LIMIT_MS);
-    if (!ok)
-        fail_msg("no WAITING record for thread %d (registry fd %d)", (int)tid,
-                 find_registry_fd());
+    expect_waiting(tid, &rec);
     uint64_t after = core_now_ns();
 
     /* The descriptor is the memfd, and its header describes this process. */
@@ -267,6 +273,7 @@ static void test_waiting_record(void **state)
     assert_ptr_equal(where.dli_saddr, (void *)(uintptr_t)registry_waiter_main);
 
     fast_mutex_release(&m);
+    bool ok;
     CORE_POLL_UNTIL(ok, atomic_load(&w.returned), CORE_POLL_LIMIT_MS);
     assert_true(ok);
     assert_true(map_registry(&reg));
@@ -316,14 +323,12 @@ static void test_wdm_waiting_record(void **state)
     waiter_start(&w);
     pid_t tid = atomic_load(&w.tid);
     struct fmx_record rec;
-    bool ok;
-    CORE_POLL_UNTIL(ok, find_waiting(tid, &rec), CORE_POLL_LIMIT_MS);
-    if (!ok)
-        fail_msg("no WAITING record for thread %d", (int)tid);
+    expect_waiting(tid, &rec);
     assert_int_equal(rec.kind, FMX_KIND_WDM);
     assert_int_equal(rec.outer, (uint64_t)(uintptr_t)&fm);
     assert_int_equal(rec.mutex, (uint64_t)(uintptr_t)&fm.Event.Lock);
     ExReleaseFastMutex(&fm);
+    bool ok;
     CORE_POLL_UNTIL(ok, atomic_load(&w.returned), CORE_POLL_LIMIT_MS);
     assert_true(ok);
     assert_false(find_waiting(tid, &rec));
