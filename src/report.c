@@ -211,6 +211,18 @@ static void read_link(struct link *l, struct fmx_record *rec)
  * once between them. */
 static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A fork while another thread checks would leave the child's copy held
+ * by a thread that does not exist there. */
+static void check_lock_after_fork_in_child(void)
+{
+    pthread_mutex_init(&check_lock, NULL);
+}
+
+__attribute__((constructor)) static void report_setup(void)
+{
+    pthread_atfork(NULL, NULL, check_lock_after_fork_in_child);
+}
+
 bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
 {
     struct link chain[MAX_CYCLE];
