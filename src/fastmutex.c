@@ -171,6 +171,19 @@ static uint32_t update_flags(fast_mutex_t *m, uint32_t set, uint32_t clear, memo
     return (word | set) & ~clear;
 }
 
+/* Takes the lock if nobody holds it, keeping the flags but those in
+ * `clear`, and trying again while it stays free; false once it is held. */
+static bool take_if_free(fast_mutex_t *m, uint32_t self, uint32_t clear)
+{
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    while (owner_of(word) == 0)
+        /* Acquire: pairs with the release that freed the lock. */
+        if (atomic_compare_exchange_weak_explicit(&m->word, &word, (word | self) & ~clear,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return true;
+    return false;
+}
+
 /* The mid path: spin while the lock is held, taking it the moment it is
  * free (and dropping the flags in `clear`: WOKEN, for a woken waiter).
  * Read-only while waiting, so the owner's cache line is not stolen from
@@ -182,14 +195,8 @@ static bool spin_acquire(fast_mutex_t *m, uint32_t self, uint32_t clear)
     uint64_t start = 0;
     unsigned backoff = 1;
     for (unsigned round = 0;; round++) {
-        uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
-        if (owner_of(word) == 0) {
-            /* Acquire: pairs with the release that freed the lock. */
-            if (atomic_compare_exchange_weak_explicit(&m->word, &word, (word | self) & ~clear,
-                                                      memory_order_acquire, memory_order_relaxed))
-                return true;
-            continue;
-        }
+        if (take_if_free(m, self, clear))
+            return true;
         for (unsigned i = 0; i < backoff; i++)
             cpu_relax();
         if (backoff < 8)
@@ -308,14 +315,8 @@ static int acquire_unrecorded(fast_mutex_t *m, uint64_t deadline_ns)
     uint32_t self = fast_mutex_self_();
     long nap_ns = 1000;
     for (;;) {
-        uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
-        if (owner_of(word) == 0) {
-            /* Acquire: pairs with the release that freed the lock. */
-            if (atomic_compare_exchange_weak_explicit(&m->word, &word, word | self,
-                                                      memory_order_acquire, memory_order_relaxed))
-                return 0;
-            continue;
-        }
+        if (take_if_free(m, self, 0))
+            return 0;
         if (deadline_ns != 0 && fmx_now_ns() >= deadline_ns)
             return ETIMEDOUT;
         struct timespec nap = {.tv_sec = 0, .tv_nsec = nap_ns};
@@ -377,18 +378,13 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
             goto out;
         }
         queue_lock(m);
-        word = atomic_load_explicit(&m->word, memory_order_relaxed);
-        while (owner_of(word) == 0) {
-            /* Free: take it, dropping WOKEN if it was set for us.  Acquire
-             * pairs with the release that freed it. */
-            uint32_t taken = (word | self) & ~(woken ? FAST_MUTEX_WOKEN : 0);
-            if (atomic_compare_exchange_weak_explicit(&m->word, &word, taken, memory_order_acquire,
-                                                      memory_order_relaxed)) {
-                queue_unlock(m);
-                result = 0;
-                goto out;
-            }
+        /* Free: take it, dropping WOKEN if it was set for us. */
+        if (take_if_free(m, self, woken ? FAST_MUTEX_WOKEN : 0)) {
+            queue_unlock(m);
+            result = 0;
+            goto out;
         }
+        word = atomic_load_explicit(&m->word, memory_order_relaxed);
         if (deadline_ns != 0 && fmx_now_ns() >= deadline_ns) {
             /* Time is up.  A woken waiter drops its WOKEN duty only while
              * the lock is held, so that the holder's release wakes the next

@@ -86,7 +86,7 @@ static void give_back_record(void *rec_ptr)
     rec->acquired_site = 0;
     fmx_record_write_end(rec);
     /* Release: the slot's last contents are written before another thread
-     * can claim it (pairs with the acquire CAS in claim_record()). */
+     * can claim it (pairs with the acquire CAS in claim_slot()). */
     atomic_store_explicit(&rec->state, FMX_RECORD_FREE, memory_order_release);
 }
 
@@ -141,39 +141,36 @@ static struct fmx_registry *get_registry(void)
     return reg;
 }
 
+/* Takes slot `rec` if it is free.  Acquire: the slot's last contents are
+ * seen (pairs with the release store in give_back_record()). */
+static bool claim_slot(struct fmx_record *rec)
+{
+    uint32_t expected = FMX_RECORD_FREE;
+    return atomic_load_explicit(&rec->state, memory_order_relaxed) == FMX_RECORD_FREE &&
+           atomic_compare_exchange_strong_explicit(&rec->state, &expected, FMX_RECORD_IDLE,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+/* A free slot: that of a thread that has exited, else a new one; NULL when
+ * all FMX_REGISTRY_THREADS belong to live threads. */
 static struct fmx_record *claim_record(struct fmx_registry *reg)
 {
     struct fmx_record *recs = records(reg);
-    uint32_t used = atomic_load_explicit(&reg->threads_used, memory_order_acquire);
-    /* Reuse the slot of a thread that has exited, if there is one. */
-    for (uint32_t i = 0; i < used; i++) {
-        uint32_t expected = FMX_RECORD_FREE;
-        if (atomic_load_explicit(&recs[i].state, memory_order_relaxed) == FMX_RECORD_FREE &&
-            atomic_compare_exchange_strong_explicit(&recs[i].state, &expected, FMX_RECORD_IDLE,
-                                                    memory_order_acquire, memory_order_relaxed))
-            return &recs[i];
+    for (;;) {
+        uint32_t used = atomic_load_explicit(&reg->threads_used, memory_order_acquire);
+        for (uint32_t i = 0; i < used; i++)
+            if (claim_slot(&recs[i]))
+                return &recs[i];
+        if (used >= FMX_REGISTRY_THREADS)
+            return NULL;
+        /* Hand out a new slot, claimed with the same CAS as a reused one:
+         * a scan that already counts it may get there first, and then we
+         * look again. */
+        if (atomic_compare_exchange_strong_explicit(&reg->threads_used, &used, used + 1,
+                                                    memory_order_acq_rel, memory_order_relaxed) &&
+            claim_slot(&recs[used]))
+            return &recs[used];
     }
-    /* None: hand out a new slot.  It is claimed with the same CAS as a
-     * reused one, since a scan that already counts it may get there first;
-     * then we look again. */
-    while (used < FMX_REGISTRY_THREADS) {
-        if (atomic_compare_exchange_weak_explicit(&reg->threads_used, &used, used + 1,
-                                                  memory_order_acq_rel, memory_order_acquire)) {
-            uint32_t expected = FMX_RECORD_FREE;
-            if (atomic_compare_exchange_strong_explicit(&recs[used].state, &expected, FMX_RECORD_IDLE,
-                                                        memory_order_acquire, memory_order_relaxed))
-                return &recs[used];
-            return claim_record(reg);
-        }
-    }
-    /* Full: if a thread has exited since the scan, its slot is ours. */
-    for (uint32_t i = 0; i < FMX_REGISTRY_THREADS; i++) {
-        uint32_t expected = FMX_RECORD_FREE;
-        if (atomic_compare_exchange_strong_explicit(&recs[i].state, &expected, FMX_RECORD_IDLE,
-                                                    memory_order_acquire, memory_order_relaxed))
-            return &recs[i];
-    }
-    return NULL;
 }
 
 struct fmx_record *fmx_self_record(void)
