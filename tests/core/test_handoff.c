@@ -266,6 +266,46 @@ static void test_crowd_gets_no_false_deadlock_reports(void **state)
     pthread_attr_destroy(&attr);
 }
 
+/* A waiter woken to retry sets WOKEN, and while it is on its way releases
+ * wake nobody else.  When it is late (kept off the CPU by a crowd of
+ * runnable threads), a release must wake the next waiter anyway, or the
+ * queue drains one scheduler round at a time.  No test can make the
+ * scheduler keep a woken thread off the CPU, so this one plays that thread:
+ * it sets WOKEN itself, as the release that woke a waiter would have, and
+ * never comes. */
+static void test_late_woken_waiter_does_not_keep_the_next_asleep(void **state)
+{
+    (void)state;
+    fast_mutex_t m = FAST_MUTEX_INITIALIZER;
+    fast_mutex_acquire(&m);
+    struct latecomer l = {.m = &m, .timed = true};
+    assert_int_equal(pthread_create(&l.thread, NULL, latecomer_main, &l), 0);
+    bool ok;
+    CORE_POLL_UNTIL(ok, atomic_load(&l.tid) != 0 && core_thread_blocked(atomic_load(&l.tid)),
+                    CORE_POLL_LIMIT_MS);
+    assert_true(ok);
+    atomic_fetch_or(&m.word, FAST_MUTEX_WOKEN);
+    /* Well past the lateness bound (300 us). */
+    core_sleep_ms(5);
+    fast_mutex_release(&m);
+    CORE_POLL_UNTIL(ok, atomic_load(&l.got), STARVATION_LIMIT_MS);
+    if (!ok) {
+        /* Let it out before failing: without WOKEN, a release wakes it. */
+        atomic_fetch_and(&m.word, ~FAST_MUTEX_WOKEN);
+        fast_mutex_acquire(&m);
+        fast_mutex_release(&m);
+    }
+    assert_int_equal(pthread_join(l.thread, NULL), 0);
+    if (!ok)
+        fail_msg("the queued waiter slept on while a woken one was %d ms late", STARVATION_LIMIT_MS);
+    assert_int_equal(l.result, 0);
+    assert_int_equal(l.owner_seen, atomic_load(&l.tid));
+    /* The late waiter's flag is left for it to clear; nothing else is. */
+    assert_int_equal(atomic_load(&m.word), FAST_MUTEX_WOKEN);
+    atomic_fetch_and(&m.word, ~FAST_MUTEX_WOKEN);
+    fast_mutex_destroy(&m);
+}
+
 #define HANDOFF_TEST(f) cmocka_unit_test_setup_teardown(f, reset_reports, expect_no_reports)
 
 int main(void)
@@ -279,6 +319,7 @@ int main(void)
         HANDOFF_TEST(test_two_hammers_cannot_starve_three_waiters),
         HANDOFF_TEST(test_every_hammer_makes_progress),
         HANDOFF_TEST(test_crowd_gets_no_false_deadlock_reports),
+        HANDOFF_TEST(test_late_woken_waiter_does_not_keep_the_next_asleep),
     };
     return cmocka_run_group_tests_name("fastmutex handoff", tests, NULL, NULL);
 }

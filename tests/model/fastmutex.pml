@@ -156,8 +156,13 @@ critical:
         fi;
         /* fast_mutex_release_slow_() */
         atomic {
+            /* With WOKEN set the owner bits are simply cleared, unless the
+             * woken waiter is late (woken_late()): then, as without WOKEN,
+             * the next waiter is woken too.  Either may happen. */
             if
-            :: woken || !waiters -> owner = 0; ok = true
+            :: !waiters -> owner = 0; ok = true
+            :: woken && waiters -> owner = 0; ok = true
+            :: woken && waiters -> ok = false
             :: else -> ok = false
             fi
         };
@@ -172,7 +177,8 @@ critical:
             head = queue[0];
             dequeue(head);
             if
-            :: owner = head; waiters = (qlen > 0); wake[head] = HANDOFF       /* waited > 1 ms */
+            /* waited > 1 ms; WOKEN stays for a woken waiter still on its way */
+            :: owner = head; waiters = (qlen > 0); wake[head] = HANDOFF
             :: owner = 0; waiters = (qlen > 0); woken = true; wake[head] = RETRY
             fi
         fi;
