@@ -494,9 +494,19 @@ void fmx_check_release(const fast_mutex_t *m, const void *site)
 /* Whether the waiter woken last is late (see WOKEN_LATE_US): the one first
  * in line now became first when that waiter was taken off the queue.  Read
  * without the queue lock, so the head may change meanwhile; records are
- * never unmapped, and a stale answer costs one wake or one wait. */
+ * never unmapped, and a stale answer costs one wake or one wait.
+ *
+ * Asked at every release while a woken waiter is on its way, which under
+ * contention is most releases; the clock read costs about a third of such
+ * a release (64 threads: 0.82-0.89x parking_lot's throughput instead of
+ * 0.88-0.92x).  So each thread looks at the clock at one call in 32: a busy
+ * lock notices a late waiter a few microseconds later, an idle one no later
+ * than without this check, when the woken waiter itself arrives. */
 static bool woken_late(fast_mutex_t *m)
 {
+    static _Thread_local unsigned calls;
+    if (++calls % 32 != 0)
+        return false;
     struct fmx_record *head = fmx_record_at(atomic_load_explicit(&m->queue, memory_order_relaxed));
     return head != NULL &&
            now_us() - atomic_load_explicit(&head->head_since_us, memory_order_relaxed) > WOKEN_LATE_US;
