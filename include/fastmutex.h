@@ -117,8 +117,18 @@ FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
 {
     uint32_t expected = 0;
     /* Acquire ordering, as in fast_mutex_acquire(). */
-    return atomic_compare_exchange_strong_explicit(&m->word, &expected, fast_mutex_self_(),
-                                                   memory_order_acquire, memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, fast_mutex_self_(),
+                                                memory_order_acquire, memory_order_relaxed))
+        return true;
+    /* Free, but with flags: a release has just woken a waiter, or others
+     * are queued.  Take it all the same, keeping the flags for our own
+     * release to act on, as a barging acquire does. */
+    while ((expected & FAST_MUTEX_OWNER_MASK) == 0)
+        if (atomic_compare_exchange_weak_explicit(&m->word, &expected,
+                                                  expected | fast_mutex_self_(),
+                                                  memory_order_acquire, memory_order_relaxed))
+            return true;
+    return false;
 }
 
 /* Like fast_mutex_acquire(), but gives up at `deadline`, an absolute

@@ -208,6 +208,36 @@ static void test_try_acquire(void **state)
     assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
 
+/* A free mutex is taken even while its word carries flags: between a
+ * release that woke a waiter and that waiter's arrival the word is WOKEN
+ * (and WAITERS, if more are queued) with no owner.  The flags stay for the
+ * release to act on.  The word is set by hand: no test can hold a woken
+ * thread between the two moments. */
+static void test_try_acquire_free_with_flags(void **state)
+{
+    (void)state;
+    fast_mutex_t m = FAST_MUTEX_INITIALIZER;
+    atomic_store(&m.word, FAST_MUTEX_WOKEN);
+    assert_true(fast_mutex_try_acquire(&m));
+    assert_int_equal(fast_mutex_owner(&m), gettid());
+    assert_int_equal(atomic_load(&m.word), (uint32_t)gettid() | FAST_MUTEX_WOKEN);
+    /* Held, flags or not: false. */
+    assert_false(fast_mutex_try_acquire(&m));
+    fast_mutex_release(&m);
+    /* The woken waiter is still on its way: the release only lets go. */
+    assert_int_equal(atomic_load(&m.word), FAST_MUTEX_WOKEN);
+
+    /* WAITERS with an empty queue (the last waiter just timed out): the
+     * release finds nobody to wake and clears the word. */
+    atomic_store(&m.word, FAST_MUTEX_WAITERS);
+    assert_true(fast_mutex_try_acquire(&m));
+    assert_int_equal(fast_mutex_owner(&m), gettid());
+    fast_mutex_release(&m);
+    assert_int_equal(atomic_load(&m.word), 0);
+    fast_mutex_destroy(&m);
+    assert_int_equal(atomic_load(&core_reports_seen), 0);
+}
+
 /* Another thread reads the holder's id as the owner. */
 static void test_owner_seen_from_another_thread(void **state)
 {
@@ -540,6 +570,7 @@ int main(void)
         API_TEST(test_zeroed_memory_is_a_free_mutex),
         API_TEST(test_acquire_sets_owner_release_clears_it),
         API_TEST(test_try_acquire),
+        API_TEST(test_try_acquire_free_with_flags),
         API_TEST(test_owner_seen_from_another_thread),
         API_TEST(test_acquire_until_on_free_mutex),
         API_TEST(test_acquire_until_past_deadline_on_held_mutex),
