@@ -8,10 +8,11 @@
  *
  * Release: the fast path (one CAS from our id to 0) failed because a flag is
  * set.  If a woken waiter is already on its way (and not late), or nobody
- * is queued, the owner bits are simply cleared.  Otherwise the oldest waiter is taken off
- * the queue and either woken to compete for the lock (barging keeps the
- * throughput of a low-contention lock) or, if it has waited longer than the
- * handoff bound, handed the lock outright so that nobody starves.
+ * is queued, the owner bits are simply cleared.  Otherwise the oldest
+ * waiter is taken off the queue and either woken to compete for the lock
+ * (barging keeps the throughput of a low-contention lock) or, if it has
+ * waited longer than the handoff bound, handed the lock outright so that
+ * nobody starves.
  *
  * The queue and the flag bits change only with the queue lock held, a
  * three-state futex lock of its own in the mutex.  A process-shared mutex
@@ -39,8 +40,8 @@
  * CPU (wake-to-run is ~20 us on an idle machine), and while WOKEN stays set
  * no release wakes anybody: with 64 threads on 2 cores the queue drained
  * one scheduler round at a time, and its sleepers lost their share of the
- * lock (Jain's index 0.60-0.76).  Past this bound a release wakes the next
- * waiter too.  Measured with bench/: 300 us raised the index to 0.86-0.93
+ * lock (Jain's index 0.60-0.89).  Past this bound a release wakes the next
+ * waiter too.  Measured with bench/: 300 us raised the index to 0.87-0.94
  * at 64 threads; 100 to 600 us did about as well. */
 #define WOKEN_LATE_US 300u
 
@@ -497,8 +498,8 @@ void fmx_check_release(const fast_mutex_t *m, const void *site)
  * never unmapped, and a stale answer costs one wake or one wait.
  *
  * Asked at every release while a woken waiter is on its way, which under
- * contention is most releases; the clock read costs about a third of such
- * a release (64 threads: 0.82-0.89x parking_lot's throughput instead of
+ * contention is most releases; reading the clock at each cost a tenth of
+ * the throughput at 64 threads (0.82-0.89x parking_lot's instead of
  * 0.88-0.92x).  So each thread looks at the clock at one call in 32: a busy
  * lock notices a late waiter a few microseconds later, an idle one no later
  * than without this check, when the woken waiter itself arrives. */
