@@ -218,9 +218,22 @@ static bool take_if_free(fast_mutex_t *m, uint32_t self, uint32_t clear)
 static _Thread_local uint32_t exchange_ticks;
 
 /* Loads the word, and if it changed since *last, feeds the time the load
- * took into exchange_ticks.  The fences keep the load between the stamps. */
-static inline uint32_t watch_word(fast_mutex_t *m, uint32_t *last)
+ * took into exchange_ticks.  The fences keep the load between the stamps.
+ * They cost about as much as a near exchange, and made every look at the
+ * word that much later (0.92x the throughput at 16 threads when lines
+ * are near), so only one spin in 16 times its loads: machines change from
+ * near to far over seconds, not microseconds. */
+static _Thread_local unsigned spins_seen;
+
+static inline bool time_this_spin(void)
 {
+    return (++spins_seen & 15) == 0;
+}
+
+static inline uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
+{
+    if (!timed)
+        return atomic_load_explicit(&m->word, memory_order_relaxed);
     _mm_lfence();
     uint64_t before = __rdtsc();
     _mm_lfence();
@@ -241,9 +254,15 @@ static inline bool lines_come_from_far(void)
 }
 #else
 /* No cheap ordered cycle counter: always spin as when lines are near. */
-static inline uint32_t watch_word(fast_mutex_t *m, uint32_t *last)
+static inline bool time_this_spin(void)
+{
+    return false;
+}
+
+static inline uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
 {
     (void)last;
+    (void)timed;
     return atomic_load_explicit(&m->word, memory_order_relaxed);
 }
 
@@ -267,9 +286,10 @@ static bool spin_acquire(fast_mutex_t *m, uint32_t self, uint32_t clear)
     bool far = lines_come_from_far();
     unsigned cap = far ? FAR_PAUSES : 8u;
     unsigned backoff = far ? FAR_PAUSES : 1u;
+    bool timed = time_this_spin();
     uint32_t last = atomic_load_explicit(&m->word, memory_order_relaxed);
     for (unsigned round = 0;; round++) {
-        if (owner_of(watch_word(m, &last)) == 0 && take_if_free(m, self, clear))
+        if (owner_of(watch_word(m, &last, timed)) == 0 && take_if_free(m, self, clear))
             return true;
         for (unsigned i = 0; i < backoff; i++)
             cpu_relax();
