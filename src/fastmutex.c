@@ -204,8 +204,8 @@ static bool take_if_free(fast_mutex_t *m, uint32_t self, uint32_t clear)
  * from 16M to 4.5M acquires a second, below pthread's sleeping waiters
  * (6.3M).  A spinner that looks only every ~1.5 us leaves the holder's CPU
  * to take the lock many times in a row with its lines in its own cache:
- * 1.05-1.3x pthread there instead of 0.5-0.9x (2 to 64 threads).  It
- * costs nothing when lines are near: fewer than 1 spin in 200 chose it.
+ * 1.2-1.6x pthread there instead of 0.7-0.9x (2 to 64 threads).  When
+ * lines are near fewer than 1 spin in 200 chose it.
  *
  * Each thread keeps its own average (1/8 weight to the newest) of how many
  * TSC ticks a spinning load took when it found the word changed, that is
