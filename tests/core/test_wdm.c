@@ -334,6 +334,7 @@ struct wdm_waiter {
     PFAST_MUTEX fm;
     pthread_t thread;
     _Atomic(PKTHREAD) self;
+    _Atomic pid_t tid;
     atomic_bool done;
     atomic_int *order; /* ticket dispenser shared by the waiters */
     int ticket;        /* 0 for the first waiter to get the mutex */
@@ -348,6 +349,7 @@ static void *wdm_waiter_main(void *arg)
 {
     struct wdm_waiter *w = arg;
     atomic_store(&w->self, KeGetCurrentThread());
+    atomic_store(&w->tid, gettid());
     ExAcquireFastMutex(w->fm);
     w->count = w->fm->Count;
     w->owner = w->fm->Owner;
@@ -360,9 +362,9 @@ static void *wdm_waiter_main(void *arg)
     return NULL;
 }
 
-/* Count gains 4 for every thread waiting (polled until it shows, since the
- * waiter may spin before it counts itself); the waiters get the mutex in
- * the order they came, each seeing its own fields; Contention counts them. */
+/* Count gains 4 for every thread waiting (polled until it shows); once
+ * queued, the waiters get the mutex in the order they came, each seeing
+ * its own fields; Contention counts them. */
 static void test_count_shows_waiters(void **state)
 {
     (void)state;
@@ -385,6 +387,16 @@ static void test_count_shows_waiters(void **state)
         if (!ok)
             fail_msg("Count is %d with %d threads waiting, expected %d", (int)fm.Count, i + 1,
                      (int)expected);
+        /* Count shows the wait from its start, while the waiter may still
+         * spin; a spinner may take the mutex ahead of a queued waiter
+         * (barging), so wait until this one is queued and asleep before
+         * the next comes or the mutex is let go. */
+        CORE_POLL_UNTIL(ok,
+                        fast_mutex_contention(&fm.Event.Lock) == (uint32_t)(i + 1) &&
+                            core_thread_blocked(atomic_load(&w[i].tid)),
+                        CORE_POLL_LIMIT_MS);
+        if (!ok)
+            fail_msg("waiter %d never went to sleep on the mutex", i);
         assert_ptr_equal(fm.Owner, KeGetCurrentThread());
         assert_int_equal(fm.OldIrql, PASSIVE_LEVEL);
     }
