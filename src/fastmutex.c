@@ -22,6 +22,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/prctl.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 #include "internal.h"
 
@@ -194,8 +197,6 @@ static bool take_if_free(fast_mutex_t *m, uint32_t self, uint32_t clear)
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-
 /* When cache lines come from far away.  On some machines (two sockets; on
  * this project's shared host, now and then, its two vCPUs) a line written
  * by the other CPU takes 100-300 ns to arrive instead of 25-50.  Spinners
