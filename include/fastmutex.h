@@ -84,6 +84,20 @@ FAST_MUTEX_INLINE uint32_t fast_mutex_self_(void)
     return tid != 0 ? tid : fast_mutex_self_tid_init_();
 }
 
+/* Takes *m for `self` if `word`, just read from it, shows it free, keeping
+ * the flags but those in `clear`, and tries again while it stays free;
+ * false once it is held (internal: try_acquire and the slow paths). */
+FAST_MUTEX_INLINE bool fast_mutex_take_free_(fast_mutex_t *m, uint32_t word, uint32_t self,
+                                             uint32_t clear)
+{
+    while ((word & FAST_MUTEX_OWNER_MASK) == 0)
+        /* Acquire: pairs with the release that freed the lock. */
+        if (atomic_compare_exchange_weak_explicit(&m->word, &word, (word | self) & ~clear,
+                                                  memory_order_acquire, memory_order_relaxed))
+            return true;
+    return false;
+}
+
 /* Makes *m a free, process-private mutex.  Equivalent to
  * FAST_MUTEX_INITIALIZER.  Requires that no thread use *m meanwhile. */
 FAST_MUTEX_API void fast_mutex_init(fast_mutex_t *m);
@@ -123,12 +137,7 @@ FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
     /* Free, but with flags: a release has just woken a waiter, or others
      * are queued.  Take it all the same, keeping the flags for our own
      * release to act on, as a barging acquire does. */
-    while ((expected & FAST_MUTEX_OWNER_MASK) == 0)
-        if (atomic_compare_exchange_weak_explicit(&m->word, &expected,
-                                                  expected | fast_mutex_self_(),
-                                                  memory_order_acquire, memory_order_relaxed))
-            return true;
-    return false;
+    return fast_mutex_take_free_(m, expected, fast_mutex_self_(), 0);
 }
 
 /* Like fast_mutex_acquire(), but gives up at `deadline`, an absolute

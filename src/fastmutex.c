@@ -124,6 +124,14 @@ static uint32_t now_us(void)
     return (uint32_t)(fmx_now_ns() / 1000u);
 }
 
+/* How long the waiter at the head of a queue has been first in line.  The
+ * low 32 bits of microseconds wrap after 71 minutes; the difference stays
+ * right for any wait shorter than that. */
+static uint32_t first_in_line_for_us(struct fmx_record *head)
+{
+    return now_us() - atomic_load_explicit(&head->head_since_us, memory_order_relaxed);
+}
+
 /* The queue is circular and doubly linked through record links; m->queue
  * is the oldest waiter, its `prev` the newest.  Queue lock held.  A woken
  * waiter that lost the race goes back to the front (at_front), keeping the
@@ -187,13 +195,8 @@ static uint32_t update_flags(fast_mutex_t *m, uint32_t set, uint32_t clear, memo
  * `clear`, and trying again while it stays free; false once it is held. */
 static bool take_if_free(fast_mutex_t *m, uint32_t self, uint32_t clear)
 {
-    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
-    while (owner_of(word) == 0)
-        /* Acquire: pairs with the release that freed the lock. */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word, (word | self) & ~clear,
-                                                  memory_order_acquire, memory_order_relaxed))
-            return true;
-    return false;
+    return fast_mutex_take_free_(m, atomic_load_explicit(&m->word, memory_order_relaxed), self,
+                                 clear);
 }
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -290,7 +293,7 @@ static bool spin_acquire(fast_mutex_t *m, uint32_t self, uint32_t clear)
     bool timed = time_this_spin();
     uint32_t last = atomic_load_explicit(&m->word, memory_order_relaxed);
     for (unsigned round = 0;; round++) {
-        if (owner_of(watch_word(m, &last, timed)) == 0 && take_if_free(m, self, clear))
+        if (fast_mutex_take_free_(m, watch_word(m, &last, timed), self, clear))
             return true;
         for (unsigned i = 0; i < backoff; i++)
             cpu_relax();
@@ -597,8 +600,7 @@ static bool woken_late(fast_mutex_t *m)
     if (++calls % 32 != 0)
         return false;
     struct fmx_record *head = fmx_record_at(atomic_load_explicit(&m->queue, memory_order_relaxed));
-    return head != NULL &&
-           now_us() - atomic_load_explicit(&head->head_since_us, memory_order_relaxed) > WOKEN_LATE_US;
+    return head != NULL && first_in_line_for_us(head) > WOKEN_LATE_US;
 }
 
 void fast_mutex_release_slow_(fast_mutex_t *m)
@@ -634,8 +636,7 @@ void fast_mutex_release_slow_(fast_mutex_t *m)
     bool empty = dequeue(m, head);
     uint32_t rest = empty ? 0 : FAST_MUTEX_WAITERS;
     uint32_t wake;
-    uint32_t first_for = now_us() - atomic_load_explicit(&head->head_since_us, memory_order_relaxed);
-    if (first_for > HANDOFF_US) {
+    if (first_in_line_for_us(head) > HANDOFF_US) {
         /* Hand over: the lock goes straight to the oldest waiter. */
         atomic_store_explicit(&m->word, (uint32_t)head->tid | rest | woken, memory_order_release);
         wake = FMX_WAKE_HANDOFF;
