@@ -14,7 +14,21 @@
 #include "core_hooks.h"
 #include "core_test.h"
 
+/* The Windows fields of a FAST_MUTEX held by `owner` with nobody waiting,
+ * and of a free one.  Macros, so that a failure names the test's line. */
+#define ASSERT_HELD_BY(fm, owner)                                                              \
+    do {                                                                                       \
+        assert_int_equal((fm).Count, 0);                                                       \
+        assert_ptr_equal((fm).Owner, (owner));                                                 \
+    } while (0)
+#define ASSERT_FREE(fm)                                                                        \
+    do {                                                                                       \
+        assert_int_equal((fm).Count, FM_LOCK_BIT);                                             \
+        assert_null((fm).Owner);                                                               \
+    } while (0)
+
 /* Teardown: every test must leave the thread at PASSIVE_LEVEL. */
+
 static int remove_hook(void **state)
 {
     core_remove_hook(state);
@@ -41,8 +55,7 @@ static void test_initialize(void **state)
     FAST_MUTEX fm;
     memset(&fm, 0xa5, sizeof fm);
     ExInitializeFastMutex(&fm);
-    assert_int_equal(fm.Count, FM_LOCK_BIT);
-    assert_null(fm.Owner);
+    ASSERT_FREE(fm);
     assert_int_equal(fm.Contention, 0);
 }
 
@@ -174,14 +187,12 @@ static void test_acquire_release_at_passive(void **state)
     ExInitializeFastMutex(&fm);
     for (int round = 0; round < 2; round++) {
         ExAcquireFastMutex(&fm);
-        assert_int_equal(fm.Count, 0);
-        assert_ptr_equal(fm.Owner, KeGetCurrentThread());
+        ASSERT_HELD_BY(fm, KeGetCurrentThread());
         assert_int_equal(fm.OldIrql, PASSIVE_LEVEL);
         assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
         assert_int_equal(fast_mutex_owner(&fm.Event.Lock), gettid());
         ExReleaseFastMutex(&fm);
-        assert_int_equal(fm.Count, FM_LOCK_BIT);
-        assert_null(fm.Owner);
+        ASSERT_FREE(fm);
         assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
         assert_int_equal(fast_mutex_owner(&fm.Event.Lock), 0);
     }
@@ -201,12 +212,10 @@ static void test_acquire_release_at_apc(void **state)
     ExAcquireFastMutex(&fm);
     assert_int_equal(fm.OldIrql, APC_LEVEL);
     assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
-    assert_int_equal(fm.Count, 0);
-    assert_ptr_equal(fm.Owner, KeGetCurrentThread());
+    ASSERT_HELD_BY(fm, KeGetCurrentThread());
     ExReleaseFastMutex(&fm);
     assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
-    assert_int_equal(fm.Count, FM_LOCK_BIT);
-    assert_null(fm.Owner);
+    ASSERT_FREE(fm);
     KeLowerIrql(old);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
     assert_int_equal(atomic_load(&core_reports_seen), 0);
@@ -261,15 +270,13 @@ static void test_try_to_acquire(void **state)
     assert_int_equal(ExTryToAcquireFastMutex(&fm), TRUE);
     assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
     assert_int_equal(fm.OldIrql, PASSIVE_LEVEL);
-    assert_int_equal(fm.Count, 0);
-    assert_ptr_equal(fm.Owner, KeGetCurrentThread());
+    ASSERT_HELD_BY(fm, KeGetCurrentThread());
 
     /* The caller holds it: FALSE, IRQL stays APC_LEVEL, no report. */
     assert_int_equal(ExTryToAcquireFastMutex(&fm), FALSE);
     assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
     assert_int_equal(fm.OldIrql, PASSIVE_LEVEL);
-    assert_int_equal(fm.Count, 0);
-    assert_ptr_equal(fm.Owner, KeGetCurrentThread());
+    ASSERT_HELD_BY(fm, KeGetCurrentThread());
     ExReleaseFastMutex(&fm);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
 
@@ -279,11 +286,9 @@ static void test_try_to_acquire(void **state)
     wdm_holder_start(&h, &fm);
     assert_int_equal(ExTryToAcquireFastMutex(&fm), FALSE);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
-    assert_int_equal(fm.Count, 0);
-    assert_ptr_equal(fm.Owner, atomic_load(&h.self));
+    ASSERT_HELD_BY(fm, atomic_load(&h.self));
     wdm_holder_stop(&h);
-    assert_int_equal(fm.Count, FM_LOCK_BIT);
-    assert_null(fm.Owner);
+    ASSERT_FREE(fm);
     assert_int_equal(fm.Contention, 0);
     assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
@@ -306,23 +311,19 @@ static void test_unsafe_variants_leave_irql_alone(void **state)
     ExAcquireFastMutexUnsafe(&fm);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
     assert_int_equal(fm.OldIrql, APC_LEVEL);
-    assert_int_equal(fm.Count, 0);
-    assert_ptr_equal(fm.Owner, KeGetCurrentThread());
+    ASSERT_HELD_BY(fm, KeGetCurrentThread());
     ExReleaseFastMutexUnsafe(&fm);
     assert_int_equal(KeGetCurrentIrql(), PASSIVE_LEVEL);
-    assert_int_equal(fm.Count, FM_LOCK_BIT);
-    assert_null(fm.Owner);
+    ASSERT_FREE(fm);
 
     KeRaiseIrql(APC_LEVEL, &old);
     ExAcquireFastMutexUnsafe(&fm);
     assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
     assert_int_equal(fm.OldIrql, APC_LEVEL);
-    assert_int_equal(fm.Count, 0);
-    assert_ptr_equal(fm.Owner, KeGetCurrentThread());
+    ASSERT_HELD_BY(fm, KeGetCurrentThread());
     ExReleaseFastMutexUnsafe(&fm);
     assert_int_equal(KeGetCurrentIrql(), APC_LEVEL);
-    assert_int_equal(fm.Count, FM_LOCK_BIT);
-    assert_null(fm.Owner);
+    ASSERT_FREE(fm);
     KeLowerIrql(PASSIVE_LEVEL);
     assert_int_equal(fm.Contention, 0);
     assert_int_equal(atomic_load(&core_reports_seen), 0);
@@ -420,8 +421,7 @@ static void test_count_shows_waiters(void **state)
         assert_int_equal(w[i].irql, APC_LEVEL);
         assert_int_equal(w[i].irql_after_release, PASSIVE_LEVEL);
     }
-    assert_int_equal(fm.Count, FM_LOCK_BIT);
-    assert_null(fm.Owner);
+    ASSERT_FREE(fm);
     assert_int_equal(fm.Contention, WAITERS);
     assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
@@ -475,8 +475,7 @@ static void test_many_threads_exact_count(void **state)
         assert_int_equal(w[i].wrong_owner, 0);
     }
     assert_int_equal(counter, (unsigned long)THREADS * ITERATIONS);
-    assert_int_equal(fm.Count, FM_LOCK_BIT);
-    assert_null(fm.Owner);
+    ASSERT_FREE(fm);
     assert_in_range(fm.Contention, 0, (unsigned long)THREADS * ITERATIONS);
     assert_int_equal(atomic_load(&core_reports_seen), 0);
 }
