@@ -588,17 +588,15 @@ void fmx_check_release(const fast_mutex_t *m, const void *site)
  * without the queue lock, so the head may change meanwhile; records are
  * never unmapped, and a stale answer costs one wake or one wait.
  *
- * Asked at every release while a woken waiter is on its way, which under
- * contention is most releases; reading the clock at each cost a tenth of
- * the throughput at 64 threads (0.82-0.89x parking_lot's instead of
- * 0.88-0.92x).  So each thread looks at the clock at one call in 32: a busy
- * lock notices a late waiter a few microseconds later, an idle one no later
- * than without this check, when the woken waiter itself arrives. */
+ * A woken waiter is on its way at most releases of a busy lock, and
+ * reading the clock at each cost a tenth of the throughput at 64 threads
+ * (0.82-0.89x parking_lot's instead of 0.88-0.92x).  So each thread asks
+ * at one such release in 32 (the others let go in the header's
+ * fast_mutex_release_woken_()): a busy lock notices a late waiter a few
+ * microseconds later, an idle one no later than without this check, when
+ * the woken waiter itself arrives. */
 static bool woken_late(fast_mutex_t *m)
 {
-    static _Thread_local unsigned calls;
-    if (++calls % 32 != 0)
-        return false;
     struct fmx_record *head = fmx_record_at(atomic_load_explicit(&m->queue, memory_order_relaxed));
     return head != NULL && first_in_line_for_us(head) > WOKEN_LATE_US;
 }
@@ -615,7 +613,8 @@ void fast_mutex_release_slow_(fast_mutex_t *m)
     }
     uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
     /* Nobody queued, or a woken waiter already on its way and not late:
-     * just let go.  Release pairs with the next holder's acquire CAS. */
+     * just let go.  Release pairs with the next holder's acquire CAS.  (The
+     * header let go already at 31 in 32 releases with WOKEN set.) */
     while (!(word & FAST_MUTEX_WAITERS) || ((word & FAST_MUTEX_WOKEN) && !woken_late(m)))
         if (atomic_compare_exchange_weak_explicit(&m->word, &word, word & ~FAST_MUTEX_OWNER_MASK,
                                                   memory_order_release, memory_order_relaxed))

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 _Thread_local uint32_t fast_mutex_self_tid_;
+_Thread_local uint32_t fast_mutex_woken_releases_;
 
 /* The calling thread's record, claimed by fmx_self_record(). */
 static _Thread_local struct fmx_record *self_record;

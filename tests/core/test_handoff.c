@@ -296,7 +296,8 @@ static void *queued_waiter_main(void *arg)
 static void test_late_woken_waiter_does_not_keep_the_next_asleep(void **state)
 {
     (void)state;
-    /* The library looks at the clock at one release in 32 (woken_late());
+    /* A thread asks whether the woken waiter is late at one release in 32
+     * made while WOKEN is set (fast_mutex_release_woken_(), woken_late());
      * this many releases, each well past the 300 us bound, must do. */
     enum { RELEASES = 100 };
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;

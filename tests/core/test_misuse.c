@@ -273,6 +273,41 @@ static void test_release_of_free_mutex(void **state)
     expect_address(&out, &victim);
 }
 
+/* While a woken waiter is on its way (WOKEN), releases let go in the header
+ * without calling the slow path, where the checks are; they must still catch
+ * a release by a thread that does not hold the mutex.  The flag is set by
+ * hand, as the release that woke a waiter would have. */
+static void misuse_release_by_non_owner_while_woken(void)
+{
+    start_helper(hold_victim_forever);
+    atomic_fetch_or(&victim.word, FAST_MUTEX_WOKEN);
+    fast_mutex_release(&victim);
+}
+
+static void test_release_by_non_owner_while_woken(void **state)
+{
+    (void)state;
+    struct outcome out;
+    run_in_child(misuse_release_by_non_owner_while_woken, &out);
+    expect_report(&out, "release by a thread that does not own");
+    expect_address(&out, &victim);
+}
+
+static void misuse_release_of_free_mutex_while_woken(void)
+{
+    atomic_store(&victim.word, FAST_MUTEX_WOKEN);
+    fast_mutex_release(&victim);
+}
+
+static void test_release_of_free_mutex_while_woken(void **state)
+{
+    (void)state;
+    struct outcome out;
+    run_in_child(misuse_release_of_free_mutex_while_woken, &out);
+    expect_report(&out, "release of a free mutex");
+    expect_address(&out, &victim);
+}
+
 static void misuse_destroy_held_mutex(void)
 {
     fast_mutex_acquire(&victim);
@@ -448,6 +483,8 @@ int main(void)
         cmocka_unit_test(test_name_given_before_fork_is_reported),
         cmocka_unit_test(test_release_by_non_owner),
         cmocka_unit_test(test_release_of_free_mutex),
+        cmocka_unit_test(test_release_by_non_owner_while_woken),
+        cmocka_unit_test(test_release_of_free_mutex_while_woken),
         cmocka_unit_test(test_destroy_of_held_mutex),
         cmocka_unit_test(test_wdm_acquire_above_apc_level),
         cmocka_unit_test(test_wdm_unsafe_acquire_above_apc_level),

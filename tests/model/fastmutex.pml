@@ -71,9 +71,10 @@ proctype thread(byte id; bool timed) {
     :: iter == ITER -> break
     :: iter < ITER ->
         iter++;
-        /* fast_mutex_acquire(): CAS 0 -> id */
+        /* fast_mutex_take_(): CAS 0 -> id, or a free owner taken keeping
+         * the flags */
         if
-        :: atomic { owner == 0 && !waiters && !woken -> owner = id }; goto critical
+        :: atomic { owner == 0 -> owner = id }; goto critical
         :: else -> skip
         fi;
         /* spin_acquire(): any number of CAS tries on a free owner */
@@ -154,11 +155,12 @@ critical:
         :: atomic { owner == id && !waiters && !woken -> owner = 0 }; goto next
         :: else -> skip
         fi;
-        /* fast_mutex_release_slow_() */
+        /* fast_mutex_release_woken_(), then fast_mutex_release_slow_() */
         atomic {
-            /* With WOKEN set the owner bits are simply cleared, unless the
-             * woken waiter is late (woken_late()): then, as without WOKEN,
-             * the next waiter is woken too.  Either may happen. */
+            /* With WOKEN set the owner bits are simply cleared (in the
+             * header, or in the slow path), unless the woken waiter is late
+             * (woken_late()): then, as without WOKEN, the next waiter is
+             * woken too.  Either may happen. */
             if
             :: !waiters -> owner = 0; ok = true
             :: woken && waiters -> owner = 0; ok = true
