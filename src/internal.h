@@ -33,6 +33,11 @@ FMX_HIDDEN struct fmx_record *fmx_self_record(void);
 /* Record by queue link (slot + 1); NULL for 0. */
 FMX_HIDDEN struct fmx_record *fmx_record_at(uint32_t link);
 FMX_HIDDEN uint32_t fmx_record_link(const struct fmx_record *rec);
+/* The calling thread's record if it has one (never claims one). */
+FMX_HIDDEN struct fmx_record *fmx_own_record(void);
+/* The record of live thread `tid` of this process, found through a table
+ * by thread id: NULL when it has none or the table lost track of it. */
+FMX_HIDDEN struct fmx_record *fmx_record_of(int32_t tid);
 /* The record of thread `tid` while it waits for a mutex, or NULL. */
 FMX_HIDDEN struct fmx_record *fmx_waiting_record(int32_t tid);
 /* Bracket every change to a record (the seqlock outside readers check). */

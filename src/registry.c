@@ -2,6 +2,7 @@
  * one per process, remade in a forked child; and the thread id cache. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,6 +16,14 @@ _Thread_local uint32_t fast_mutex_woken_releases_;
 
 /* The calling thread's record, claimed by fmx_self_record(). */
 static _Thread_local struct fmx_record *self_record;
+
+/* Record links by thread id modulo its size, for fmx_record_of(): a
+ * spinner looks up the owner of a mutex there, and cannot afford to scan
+ * the records.  Two live threads with equal ids modulo the size share an
+ * entry; the later one wins and the other is not found, which only costs
+ * the spinner its hint. */
+#define TID_TABLE_SIZE 4096u
+static _Atomic uint32_t link_of_tid[TID_TABLE_SIZE];
 
 static struct fmx_registry *_Atomic registry;
 static int registry_fd = -1;
@@ -85,6 +94,7 @@ static void give_back_record(void *rec_ptr)
     rec->thread_name[0] = '\0';
     rec->acquired_mutex = 0;
     rec->acquired_site = 0;
+    atomic_store_explicit(&rec->cpu, 0, memory_order_relaxed);
     fmx_record_write_end(rec);
     /* Release: the slot's last contents are written before another thread
      * can claim it (pairs with the acquire CAS in claim_slot()). */
@@ -98,6 +108,7 @@ static void after_fork_in_child(void)
 {
     fast_mutex_self_tid_ = 0;
     self_record = NULL;
+    memset(link_of_tid, 0, sizeof link_of_tid);
     /* The record belonged to the parent's registry: nothing to give back. */
     pthread_setspecific(record_key, NULL);
     pthread_mutex_init(&registry_lock, NULL);
@@ -189,10 +200,31 @@ struct fmx_record *fmx_self_record(void)
     rec->tid = (int32_t)fast_mutex_self_();
     rec->next = rec->prev = 0;
     atomic_store_explicit(&rec->wake, FMX_WAKE_NONE, memory_order_relaxed);
+    /* The CPU it runs on as it begins its first wait (see note_cpu() in
+     * fastmutex.c). */
+    int cpu = sched_getcpu();
+    atomic_store_explicit(&rec->cpu, cpu >= 0 ? (uint32_t)cpu + 1 : 0, memory_order_relaxed);
     fmx_record_write_end(rec);
+    atomic_store_explicit(&link_of_tid[(uint32_t)rec->tid % TID_TABLE_SIZE], fmx_record_link(rec),
+                          memory_order_relaxed);
     pthread_setspecific(record_key, rec);
     self_record = rec;
     return rec;
+}
+
+struct fmx_record *fmx_own_record(void)
+{
+    return self_record;
+}
+
+struct fmx_record *fmx_record_of(int32_t tid)
+{
+    struct fmx_record *rec = fmx_record_at(
+        atomic_load_explicit(&link_of_tid[(uint32_t)tid % TID_TABLE_SIZE], memory_order_relaxed));
+    /* The slot may have been given back and claimed by another thread
+     * since: then its tid says so.  Read while its owner may write it: a
+     * stale answer is a wrong hint, never a wrong lock state. */
+    return rec != NULL && __atomic_load_n(&rec->tid, __ATOMIC_RELAXED) == tid ? rec : NULL;
 }
 
 struct fmx_record *fmx_record_at(uint32_t link)

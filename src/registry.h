@@ -20,7 +20,7 @@
 
 #define FMX_REGISTRY_NAME "fastmutex-registry"
 #define FMX_REGISTRY_MAGIC 0x58544d46u /* "FMTX" */
-#define FMX_REGISTRY_VERSION 1u
+#define FMX_REGISTRY_VERSION 2u
 #define FMX_REGISTRY_THREADS 4096u /* records; a thread beyond that waits unrecorded */
 #define FMX_REGISTRY_NAMES 1024u   /* named mutexes */
 #define FMX_NAME_LEN 32u
@@ -68,6 +68,9 @@ struct fmx_record {
                                      * the queue lock by whoever put it there */
     char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread when it first waited,
                                             * refreshed at each deadlock check */
+    _Atomic uint32_t cpu; /* 1 + the CPU this thread ran on when it last began to
+                           * wait, 0 unknown; written by the thread itself outside
+                           * the seqlock: a hint for spinners (version 2) */
 };
 
 struct fmx_name {
@@ -94,7 +97,7 @@ struct fmx_registry {
     (sizeof(struct fmx_registry) + FMX_REGISTRY_THREADS * sizeof(struct fmx_record) +       \
      FMX_REGISTRY_NAMES * sizeof(struct fmx_name))
 
-_Static_assert(sizeof(struct fmx_record) == 104, "record layout is read by other processes");
+_Static_assert(sizeof(struct fmx_record) == 112, "record layout is read by other processes");
 _Static_assert(sizeof(struct fmx_name) == 40, "name layout is read by other processes");
 _Static_assert(sizeof(struct fmx_registry) == 56, "header layout is read by other processes");
 

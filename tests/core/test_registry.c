@@ -211,6 +211,72 @@ static void waiter_start(struct waiter *w)
     assert_true(ok);
 }
 
+/* A thread that waits notes in its record the CPU it runs on (as 1 + the
+ * CPU): at its first wait, and again when it waits from another CPU.
+ * Spinners read it to tell that a holder cannot be running (see
+ * holder_ran_here() in src/fastmutex.c).  The thread pins itself to each
+ * CPU of the test's affinity in turn (the first two) and waits there for
+ * a mutex this thread holds. */
+struct roaming_waiter {
+    fast_mutex_t *m;
+    int cpus[2];
+    int n;
+    _Atomic pid_t tid;
+    atomic_int go;   /* waits the thread may start */
+    atomic_int done; /* waits it has finished */
+};
+
+static void *roaming_waiter_main(void *arg)
+{
+    struct roaming_waiter *w = arg;
+    atomic_store(&w->tid, gettid());
+    for (int k = 0; k < w->n; k++) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(w->cpus[k], &one);
+        if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0)
+            return NULL;
+        while (atomic_load(&w->go) <= k)
+            core_sleep_ms(1);
+        fast_mutex_acquire(w->m);
+        fast_mutex_release(w->m);
+        atomic_store(&w->done, k + 1);
+    }
+    return NULL;
+}
+
+static void test_waiter_notes_its_cpu(void **state)
+{
+    (void)state;
+    cpu_set_t allowed;
+    assert_int_equal(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    fast_mutex_t m = FAST_MUTEX_INITIALIZER;
+    struct roaming_waiter w = {.m = &m};
+    for (int cpu = 0; cpu < CPU_SETSIZE && w.n < 2; cpu++)
+        if (CPU_ISSET(cpu, &allowed))
+            w.cpus[w.n++] = cpu;
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, roaming_waiter_main, &w), 0);
+    bool started;
+    CORE_POLL_UNTIL(started, atomic_load(&w.tid) != 0, CORE_POLL_LIMIT_MS);
+    assert_true(started);
+    for (int k = 0; k < w.n; k++) {
+        fast_mutex_acquire(&m);
+        atomic_store(&w.go, k + 1);
+        struct fmx_record rec;
+        expect_waiting(atomic_load(&w.tid), &rec);
+        uint32_t noted = atomic_load(&rec.cpu);
+        fast_mutex_release(&m);
+        bool ok;
+        CORE_POLL_UNTIL(ok, atomic_load(&w.done) == k + 1, CORE_POLL_LIMIT_MS);
+        assert_true(ok);
+        if (noted != (uint32_t)w.cpus[k] + 1)
+            fail_msg("wait %d on CPU %d: the record notes %u (1 + CPU)", k, w.cpus[k], noted);
+    }
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    fast_mutex_destroy(&m);
+}
+
 /* After the thread is gone, no record claims it. */
 static void check_slot_given_back(pid_t tid)
 {
@@ -690,6 +756,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_waiting_record),
+        cmocka_unit_test(test_waiter_notes_its_cpu),
         cmocka_unit_test(test_timed_out_wait_leaves_no_waiting_record),
         cmocka_unit_test(test_wdm_waiting_record),
         cmocka_unit_test(test_names_in_registry),

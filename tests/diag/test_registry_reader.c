@@ -136,7 +136,7 @@ static void expect_refused(void (*spoil)(struct image *), const char *word)
 }
 
 static void bad_magic(struct image *img) { img->header.magic ^= 1; }
-static void bad_version(struct image *img) { img->header.version = 2; }
+static void bad_version(struct image *img) { img->header.version = FMX_REGISTRY_VERSION + 1; }
 static void bad_header_size(struct image *img) { img->header.header_size = 48; }
 static void bad_record_size(struct image *img) { img->header.record_size = 8; }
 static void bad_name_size(struct image *img) { img->header.name_size = 0xffffffff; }

@@ -100,7 +100,7 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
                 FMX_REGISTRY_VERSION);
         return -1;
     }
-    /* Version 1 fixes the sizes; a registry that disagrees is not one. */
+    /* A version fixes the sizes; a registry that disagrees is not one. */
     if (header_size != header || record_size != sizeof(struct fmx_record) ||
         name_size != sizeof(struct fmx_name)) {
         set_why(why, whylen, "registry has wrong sizes (header %u, record %u, name %u)", header_size,
