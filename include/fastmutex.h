@@ -131,9 +131,9 @@ FAST_MUTEX_INLINE bool fast_mutex_take_(fast_mutex_t *m)
  * CPU, and most releases meanwhile come here: through the slow path's call
  * they held the lock a few nanoseconds longer each (see "While a woken
  * waiter is on its way" in doc/design.md).  Returns false, the lock still
- * held, when the word no
- * longer shows WOKEN and us, and at one call in 32, for the slow path to
- * ask whether that waiter is late (internal: fast_mutex_release()). */
+ * held, when the word no longer shows WOKEN and us, and at one call in 32,
+ * for the slow path to ask whether that waiter is late (internal:
+ * fast_mutex_release()). */
 FAST_MUTEX_INLINE bool fast_mutex_release_woken_(fast_mutex_t *m, uint32_t word, uint32_t self)
 {
     if ((++fast_mutex_woken_releases_ & 31) == 0)

@@ -294,8 +294,10 @@ static void note_cpu(void)
 {
     struct fmx_record *rec = fmx_own_record();
     int cpu = sched_getcpu();
+    if (rec == NULL || cpu < 0)
+        return;
     /* Written only when it changes: spinners read this line. */
-    if (rec != NULL && cpu >= 0 && atomic_load_explicit(&rec->cpu, memory_order_relaxed) != (uint32_t)cpu + 1)
+    if (atomic_load_explicit(&rec->cpu, memory_order_relaxed) != (uint32_t)cpu + 1)
         atomic_store_explicit(&rec->cpu, (uint32_t)cpu + 1, memory_order_relaxed);
 }
 
