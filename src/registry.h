@@ -68,9 +68,10 @@ struct fmx_record {
                                      * the queue lock by whoever put it there */
     char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread when it first waited,
                                             * refreshed at each deadlock check */
-    _Atomic uint32_t cpu; /* 1 + the CPU this thread ran on when it last began to
-                           * wait, 0 unknown; written by the thread itself outside
-                           * the seqlock: a hint for spinners (version 2) */
+    _Atomic uint32_t cpu; /* 1 + the CPU this thread ran on when it last waited
+                           * (first wait, or a spin that lasted), 0 unknown; written
+                           * by the thread itself outside the seqlock: a hint for
+                           * spinners (version 2) */
 };
 
 struct fmx_name {
