@@ -284,33 +284,23 @@ static inline bool lines_come_from_far(void)
  * keeps the holder off its CPU.  The kernel's mutex spins only while the
  * owner is on a CPU; a process cannot ask that, but each thread notes in
  * its record the CPU it runs on when it first waits and whenever a spin of
- * its own lasts a while (note_cpu(), at the same moments as the question),
- * and a spinner running on the holder's CPU knows the holder is not
- * running there.  It then stops spinning and sleeps, giving the CPU back.
- * A stale note (the holder moved since) costs one early sleep.  Noting at
- * every slow-path entry instead looked about 1% slower in short-constant
- * (within the spread of 5 runs).  Measured
- * with bench/ in long-constant, 3 interleaved runs: against absl, 0.97-0.98x
- * at 16 threads before, 1.00-1.01x after; at 64 and 4 threads 1-2% better;
- * short-constant unchanged. */
-static void note_cpu(void)
-{
-    struct fmx_record *rec = fmx_own_record();
-    int cpu = sched_getcpu();
-    if (rec == NULL || cpu < 0)
-        return;
-    /* Written only when it changes: spinners read this line. */
-    if (atomic_load_explicit(&rec->cpu, memory_order_relaxed) != (uint32_t)cpu + 1)
-        atomic_store_explicit(&rec->cpu, (uint32_t)cpu + 1, memory_order_relaxed);
-}
-
-static bool holder_ran_here(uint32_t word)
+ * its own lasts a while (fmx_note_cpu(), at the same moments as the
+ * question), and a spinner running on the holder's CPU knows the holder is
+ * not running there.  It then stops spinning and sleeps, giving the CPU
+ * back.  A stale note (the holder moved since) costs one early sleep.
+ * Noting at every slow-path entry instead looked about 1% slower in
+ * short-constant (within the spread of 5 runs).  Measured with bench/ in
+ * long-constant, 3 interleaved runs: against absl, 0.97-0.98x at 16
+ * threads before, 1.00-1.01x after; at 64 and 4 threads 1-2% better;
+ * short-constant unchanged.
+ *
+ * Whether the holder in `word` last noted `cpu` (from sched_getcpu()). */
+static bool holder_ran_on(uint32_t word, int cpu)
 {
     struct fmx_record *holder = fmx_record_of((int32_t)owner_of(word));
-    if (holder == NULL)
+    if (holder == NULL || cpu < 0)
         return false;
-    uint32_t cpu = atomic_load_explicit(&holder->cpu, memory_order_relaxed);
-    return cpu != 0 && cpu == (uint32_t)sched_getcpu() + 1;
+    return atomic_load_explicit(&holder->cpu, memory_order_relaxed) == (uint32_t)cpu + 1;
 }
 
 /* The most pauses between two looks at the word when lines are near.  A
@@ -346,8 +336,11 @@ static bool spin_acquire(fast_mutex_t *m, uint32_t self, uint32_t clear)
          * Note where we run, for spinners waiting on us later, and ask
          * where the holder ran. */
         if ((round & 7) == 3) {
-            note_cpu();
-            if (holder_ran_here(word))
+            int cpu = sched_getcpu();
+            struct fmx_record *own = fmx_own_record();
+            if (own != NULL)
+                fmx_note_cpu(own, cpu);
+            if (holder_ran_on(word, cpu))
                 return false;
         }
         for (unsigned i = 0; i < backoff; i++)

@@ -33,6 +33,10 @@ FMX_HIDDEN struct fmx_record *fmx_self_record(void);
 /* Record by queue link (slot + 1); NULL for 0. */
 FMX_HIDDEN struct fmx_record *fmx_record_at(uint32_t link);
 FMX_HIDDEN uint32_t fmx_record_link(const struct fmx_record *rec);
+/* Notes in `rec` (the caller's own) the CPU it runs on, from
+ * sched_getcpu() (negative: unknown), for spinners that hold it as a hint
+ * (see spin_acquire() in fastmutex.c). */
+FMX_HIDDEN void fmx_note_cpu(struct fmx_record *rec, int cpu);
 /* The calling thread's record if it has one (never claims one). */
 FMX_HIDDEN struct fmx_record *fmx_own_record(void);
 /* The record of live thread `tid` of this process, found through a table

@@ -200,16 +200,22 @@ struct fmx_record *fmx_self_record(void)
     rec->tid = (int32_t)fast_mutex_self_();
     rec->next = rec->prev = 0;
     atomic_store_explicit(&rec->wake, FMX_WAKE_NONE, memory_order_relaxed);
-    /* The CPU it runs on as it begins its first wait (see note_cpu() in
-     * fastmutex.c). */
-    int cpu = sched_getcpu();
-    atomic_store_explicit(&rec->cpu, cpu >= 0 ? (uint32_t)cpu + 1 : 0, memory_order_relaxed);
+    /* The CPU it runs on as it begins its first wait. */
+    fmx_note_cpu(rec, sched_getcpu());
     fmx_record_write_end(rec);
     atomic_store_explicit(&link_of_tid[(uint32_t)rec->tid % TID_TABLE_SIZE], fmx_record_link(rec),
                           memory_order_relaxed);
     pthread_setspecific(record_key, rec);
     self_record = rec;
     return rec;
+}
+
+void fmx_note_cpu(struct fmx_record *rec, int cpu)
+{
+    uint32_t noted = cpu >= 0 ? (uint32_t)cpu + 1 : 0;
+    /* Written only when it changes: spinners read this line. */
+    if (atomic_load_explicit(&rec->cpu, memory_order_relaxed) != noted)
+        atomic_store_explicit(&rec->cpu, noted, memory_order_relaxed);
 }
 
 struct fmx_record *fmx_own_record(void)
