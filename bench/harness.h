@@ -28,7 +28,8 @@ struct workload {
 
 /* What the command line asked for. */
 struct options {
-    double duration;
+    double duration; /* seconds, the shortest run */
+    double share;    /* seconds of CPU each thread gets in a run, at least */
     unsigned rounds;
     unsigned thread_counts[MAX_THREAD_COUNTS];
     unsigned n_thread_counts;
@@ -74,6 +75,8 @@ double private_step_ns(void);
 double cs_step_ns(void);
 struct bench_work work_of(const struct workload *w);
 void warm_up(const struct options *o);
+/* How long a contended run of `threads` threads lasts (main.c). */
+double run_seconds(const struct options *o, unsigned threads);
 void run_uncontended(const struct bench_lock *lock, double duration, struct run_metrics *m);
 void run_contended(const struct bench_lock *lock, const struct workload *workload,
                    const struct bench_work *work, unsigned threads, double duration,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -76,15 +77,19 @@ _Static_assert(ALL_WORKLOADS <= MAX_WORKLOADS, "raise MAX_WORKLOADS");
 /* ---- Options ------------------------------------------------------------- */
 
 static const char usage[] =
-    "usage: fmx-bench [--quick] [--duration SECONDS] [--rounds N] [--threads N,N,...]\n"
-    "                 [--locks NAME,...] [--workloads NAME,...] [--out DIR]\n"
+    "usage: fmx-bench [--quick] [--duration SECONDS] [--share MS] [--rounds N]\n"
+    "                 [--threads N,N,...] [--locks NAME,...] [--workloads NAME,...]\n"
+    "                 [--out DIR]\n"
     "       fmx-bench --list-locks | --list-workloads | --help\n"
     "\n"
     "Runs every lock in every workload and thread count, R rounds in rotated order,\n"
     "and prints the medians.  --out DIR also writes DIR/results.csv, DIR/table.txt\n"
     "and DIR/machine.txt; bench/plot.sh DIR draws the charts from them.\n"
-    "Defaults: --duration 0.25 --rounds 5 --threads 1,2,4,16,64, all locks and\n"
-    "workloads.  --quick (the CI smoke test): --duration 0.02 --rounds 1 --threads 1,2,16.\n";
+    "A run lasts --duration seconds, or longer when it has more threads than CPUs:\n"
+    "long enough for each thread's share of the CPUs to come to --share ms.\n"
+    "Defaults: --duration 0.25 --share 30 --rounds 5 --threads 1,2,4,16,64, all locks\n"
+    "and workloads.  --quick (the CI smoke test): --duration 0.02 --share 0 --rounds 1\n"
+    "--threads 1,2,16.\n";
 
 /* Reports bad usage in one line and exits with status 2. */
 static _Noreturn __attribute__((format(printf, 1, 2))) void bad_usage(const char *format, ...)
@@ -190,6 +195,7 @@ static void parse_options(int argc, char **argv, struct options *o)
             quick = true;
 
     o->duration = quick ? 0.02 : 0.25;
+    o->share = quick ? 0 : 0.030;
     o->rounds = quick ? 1 : 5;
     parse_thread_counts(o, quick ? "1,2,16" : "1,2,4,16,64");
     o->n_locks = 0;
@@ -223,7 +229,7 @@ static void parse_options(int argc, char **argv, struct options *o)
                 printf("%s\n", all_workloads[j].name);
             exit(0);
         }
-        static const char *const valued[] = {"--duration", "--rounds",    "--threads",
+        static const char *const valued[] = {"--duration", "--share", "--rounds",   "--threads",
                                              "--locks",    "--workloads", "--out"};
         bool known = false;
         for (size_t j = 0; j < sizeof valued / sizeof valued[0]; j++)
@@ -241,6 +247,13 @@ static void parse_options(int argc, char **argv, struct options *o)
             if (end == value || *end != '\0' || errno != 0 || !(seconds > 0 && seconds <= 60))
                 bad_usage("--duration: expected seconds in (0, 60], got '%s'", value);
             o->duration = seconds;
+        } else if (strcmp(option, "--share") == 0) {
+            char *end;
+            errno = 0;
+            double ms = strtod(value, &end);
+            if (end == value || *end != '\0' || errno != 0 || !(ms >= 0 && ms <= 1000))
+                bad_usage("--share: expected milliseconds in [0, 1000], got '%s'", value);
+            o->share = ms / 1000;
         } else if (strcmp(option, "--rounds") == 0) {
             char *end;
             errno = 0;
@@ -264,6 +277,20 @@ static void parse_options(int argc, char **argv, struct options *o)
 }
 
 /* ---- Main ---------------------------------------------------------------- */
+
+/* How long a run of `threads` threads lasts: --duration, or longer when the
+ * threads outnumber the CPUs, so that each thread's share of them comes to
+ * --share.  In a shorter run a thread runs only a few of the scheduler's
+ * time slices (of some milliseconds each), one more or one less of which
+ * moves its count by a third: Jain's index then measures the scheduler
+ * more than the lock (at 64 threads on 2 CPUs, 0.25 s gave every lock a
+ * lower index than 1 or 2 s did, by 0.05 to 0.2). */
+double run_seconds(const struct options *o, unsigned threads)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    double fair = (double)threads * o->share / (double)(cpus > 0 ? cpus : 1);
+    return fair > o->duration ? fair : o->duration;
+}
 
 static FILE *open_output(const char *dir, const char *name)
 {
@@ -328,7 +355,8 @@ int main(int argc, char **argv)
                     if (w->uncontended)
                         run_uncontended(o.locks[l], o.duration, m);
                     else
-                        run_contended(o.locks[l], w, &work, threads, o.duration, m);
+                        run_contended(o.locks[l], w, &work, threads, run_seconds(&o, threads),
+                                      m);
                 }
             for (unsigned l = 0; l < o.n_locks; l++) {
                 (*results)[wi][ti][l] = summarize(&runs[l * o.rounds], o.rounds);

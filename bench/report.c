@@ -154,10 +154,12 @@ void print_machine(FILE *f, const struct options *o)
     fprintf(f, "date: %s\n", date);
     fprintf(f, "cpu: %s, %ld online CPUs\n", model, sysconf(_SC_NPROCESSORS_ONLN));
     fprintf(f, "system: %s %s, glibc %s\n", host.sysname, host.release, gnu_get_libc_version());
-    fprintf(f, "run: %.3f s per run, %u rounds, threads", o->duration, o->rounds);
+    fprintf(f, "run: %.3f s per run (%.0f ms of CPU a thread at least:", o->duration,
+            o->share * 1000);
     for (unsigned i = 0; i < o->n_thread_counts; i++)
-        fprintf(f, "%c%u", i == 0 ? ' ' : ',', o->thread_counts[i]);
-    fputc('\n', f);
+        fprintf(f, " %.3f s at %u%s", run_seconds(o, o->thread_counts[i]), o->thread_counts[i],
+                i + 1 < o->n_thread_counts ? "," : ")");
+    fprintf(f, ", %u rounds\n", o->rounds);
     fprintf(f, "work: private step %.2f ns, critical-section step %.2f ns, TSC tick %.4f ns\n",
             private_step_ns(), cs_step_ns(), bench_ns_per_tick());
     fprintf(f, "load average at start: %s\n", load_average(load, sizeof load));

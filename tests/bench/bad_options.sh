@@ -18,6 +18,10 @@ check --duration abc
 check --duration 0
 check --duration -1
 check --duration 100
+check --share
+check --share x
+check --share -5
+check --share 2000
 check --rounds 0
 check --rounds 2x
 check --rounds -3
