@@ -51,6 +51,8 @@ struct run_metrics {
     double wait_p50_ns, wait_p99_ns, wait_max_ns;
     double contention;      /* the lock's own count of acquires that waited */
     double contended_share; /* contention / acquisitions */
+    double line_ns;         /* the slower of the CPU probes just before and just after
+                             * the run (probe_line_ns()); NAN when not probed */
 };
 
 /* The rounds of one lock in one workload and thread count: medians of every
@@ -59,6 +61,9 @@ struct summary {
     struct run_metrics median;
     double ops_min, ops_q1, ops_q3, ops_max;
     double ns_min, ns_max;
+    unsigned far_rounds; /* rounds run while the CPUs were far apart (FAR_LINE_NS) */
+    double round_ops[MAX_ROUNDS];     /* each round's throughput, */
+    double round_line_ns[MAX_ROUNDS]; /* and its probe, to compare rounds alike */
 };
 
 /* The summaries of a whole program run, by workload, thread count, lock. */
@@ -75,6 +80,14 @@ double private_step_ns(void);
 double cs_step_ns(void);
 struct bench_work work_of(const struct workload *w);
 void warm_up(const struct options *o);
+/* How long a cache line takes to pass from CPU 0 to CPU 1 at the moment,
+ * in ns (the median of a few batches of round trips); NAN when the program
+ * cannot run a thread on each (probe.c). */
+double probe_line_ns(void);
+/* Above this the host has placed the CPUs far apart: the probe reads
+ * 25-50 ns when they are near, 100-300 when far (probe.c). */
+#define FAR_LINE_NS 80.0
+
 /* How long a contended run of `threads` threads lasts (main.c). */
 double run_seconds(const struct options *o, unsigned threads);
 void run_uncontended(const struct bench_lock *lock, double duration, struct run_metrics *m);

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +346,7 @@ int main(int argc, char **argv)
         print_workload_header(w);
         for (unsigned ti = 0; ti < thread_counts_of(&o, w); ti++) {
             unsigned threads = thread_count_of(&o, w, ti);
+            double probe = w->uncontended ? NAN : probe_line_ns();
             /* Each round runs every lock once, starting one lock further on
              * than the round before, so that no lock always runs right after
              * the same neighbour or always first. */
@@ -352,11 +354,17 @@ int main(int argc, char **argv)
                 for (unsigned k = 0; k < o.n_locks; k++) {
                     unsigned l = (k + r) % o.n_locks;
                     struct run_metrics *m = &runs[l * o.rounds + r];
-                    if (w->uncontended)
+                    if (w->uncontended) {
                         run_uncontended(o.locks[l], o.duration, m);
-                    else
-                        run_contended(o.locks[l], w, &work, threads, run_seconds(&o, threads),
-                                      m);
+                        m->line_ns = NAN;
+                        continue;
+                    }
+                    run_contended(o.locks[l], w, &work, threads, run_seconds(&o, threads), m);
+                    /* The CPUs can move apart or together within a run:
+                     * the run counts as far if either end was. */
+                    double after = probe_line_ns();
+                    m->line_ns = isnan(probe) || isnan(after) ? NAN : fmax(probe, after);
+                    probe = after;
                 }
             for (unsigned l = 0; l < o.n_locks; l++) {
                 (*results)[wi][ti][l] = summarize(&runs[l * o.rounds], o.rounds);

@@ -109,6 +109,12 @@ struct summary summarize(const struct run_metrics *runs, unsigned n)
     s.ops_max = ops[3];
     s.ns_min = ns[0];
     s.ns_max = ns[3];
+    s.far_rounds = 0;
+    for (unsigned i = 0; i < n; i++) {
+        s.round_ops[i] = runs[i].ops_per_sec;
+        s.round_line_ns[i] = runs[i].line_ns;
+        s.far_rounds += runs[i].line_ns > FAR_LINE_NS; /* NAN: not far */
+    }
     return s;
 }
 
@@ -163,6 +169,7 @@ void print_machine(FILE *f, const struct options *o)
     fprintf(f, "work: private step %.2f ns, critical-section step %.2f ns, TSC tick %.4f ns\n",
             private_step_ns(), cs_step_ns(), bench_ns_per_tick());
     fprintf(f, "load average at start: %s\n", load_average(load, sizeof load));
+    fprintf(f, "cache line from CPU 0 to CPU 1: %.0f ns\n", probe_line_ns());
     fprintf(f, "fast paths:");
     for (unsigned i = 0; i < o->n_locks; i++)
         fprintf(f, "%s %s (%s)", i == 0 ? "" : ",", o->locks[i]->name, o->locks[i]->fast_path);
@@ -260,6 +267,68 @@ static void find_peers(const struct options *o, const struct summary *by_lock, i
     }
 }
 
+/* Rounds in which the runs of both locks found the CPUs alike, both near or
+ * both far: the same machine, as far as the probe can tell.  Fewer than
+ * this, and no ratio. */
+#define MIN_PAIRED_ROUNDS 3
+
+static bool ran_far(const struct summary *s, unsigned round)
+{
+    return s->round_line_ns[round] > FAR_LINE_NS; /* NAN: not probed, not far */
+}
+
+/* fastmutex's throughput over a peer's, the median of the ratios of the
+ * rounds in which both ran with the CPUs far apart (`far`) or both near (a
+ * round runs every lock back to back, so its runs are paired); NAN with
+ * too few such rounds.  *n gets their number. */
+static double paired_ratio(const struct summary *mine, const struct summary *peer,
+                           unsigned rounds, bool far, unsigned *n)
+{
+    double ratios[MAX_ROUNDS];
+    *n = 0;
+    for (unsigned r = 0; r < rounds; r++)
+        if (ran_far(mine, r) == far && ran_far(peer, r) == far)
+            ratios[(*n)++] = mine->round_ops[r] / peer->round_ops[r];
+    return *n >= MIN_PAIRED_ROUNDS ? median_of(ratios, *n, NULL) : NAN;
+}
+
+/* The lowest paired_ratio() over the peers: against the strongest peer
+ * with the CPUs near (or far).  *peer gets its index (-1 if none), *n its
+ * rounds. */
+static double paired_ratio_to_best(const struct options *o, const struct summary *by_lock,
+                                   int me, bool far, int *peer, unsigned *n)
+{
+    double lowest = NAN;
+    *peer = -1;
+    *n = 0;
+    for (unsigned l = 0; l < o->n_locks; l++) {
+        if ((int)l == me || !o->locks[l]->peer)
+            continue;
+        unsigned rounds;
+        double ratio = paired_ratio(&by_lock[me], &by_lock[l], o->rounds, far, &rounds);
+        if (!isnan(ratio) && !(ratio >= lowest)) {
+            lowest = ratio;
+            *peer = (int)l;
+            *n = rounds;
+        }
+    }
+    return lowest;
+}
+
+/* "0.99x parking_lot (5)", or "-" without enough paired rounds. */
+static const char *paired_text(const struct options *o, const struct summary *by_lock, int me,
+                               bool far, char *buf, size_t size)
+{
+    int peer;
+    unsigned rounds;
+    double ratio = paired_ratio_to_best(o, by_lock, me, far, &peer, &rounds);
+    if (peer < 0)
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, "%.2fx %s (%u)", ratio, o->locks[peer]->name, rounds);
+    return buf;
+}
+
 void print_comparison(const struct options *o, const struct workload *w,
                       const struct summary *by_lock)
 {
@@ -290,6 +359,15 @@ void print_comparison(const struct options *o, const struct workload *w,
         by_lock[fairest].median.jain, o->locks[fairest]->name,
         human_ns(mine->wait_max_ns, mine_max, sizeof mine_max),
         human_ns(by_lock[fairest].median.wait_max_ns, fair_max, sizeof fair_max));
+    unsigned far = 0;
+    for (unsigned l = 0; l < o->n_locks; l++)
+        far += by_lock[l].far_rounds;
+    char near_text[64], far_text[64];
+    say("     CPUs far apart in %u of %u runs (fastmutex: %u of %u); paired by round, against "
+        "the strongest peer: CPUs near %s, far %s\n",
+        far, o->n_locks * o->rounds, by_lock[me].far_rounds, o->rounds,
+        paired_text(o, by_lock, me, false, near_text, sizeof near_text),
+        paired_text(o, by_lock, me, true, far_text, sizeof far_text));
 }
 
 /* One line per workload and thread count, checked against the goals of
@@ -303,7 +381,7 @@ void print_goals(const struct options *o, results_t results)
     if (me < 0 || o->n_locks < 2)
         return;
     unsigned cells = 0, faster = 0, ties = 0, pthread_cells = 0, pthread_met = 0, fair = 0;
-    unsigned wait_cells = 0, bounded = 0;
+    unsigned wait_cells = 0, bounded = 0, near_cells = 0, near_met = 0;
     say("\n== fastmutex against the goals of issue 5 (medians of this run) ==\n");
     for (unsigned wi = 0; wi < o->n_workloads; wi++) {
         const struct workload *w = o->workloads[wi];
@@ -325,8 +403,9 @@ void print_goals(const struct options *o, results_t results)
     for (unsigned wi = 0; wi < o->n_workloads; wi++)
         any_contended |= !o->workloads[wi]->uncontended;
     if (any_contended)
-        say("%-15s %3s  %-29s %-12s %-11s %s\n", "workload", "thr", "throughput vs best peer",
-            "vs pthread", "jain>=0.95", "max wait vs the fairest peer");
+        say("%-15s %3s  %-29s %-12s %-11s %-43s %s\n", "workload", "thr",
+            "throughput vs best peer", "vs pthread", "jain>=0.95", "max wait vs the fairest peer",
+            "near rounds: vs strongest peer");
     for (unsigned wi = 0; wi < o->n_workloads; wi++) {
         const struct workload *w = o->workloads[wi];
         if (w->uncontended)
@@ -368,8 +447,20 @@ void print_goals(const struct options *o, results_t results)
                      human_ns(mine->wait_max_ns, a, sizeof a),
                      human_ns(by_lock[fairest].median.wait_max_ns, b, sizeof b),
                      o->locks[fairest]->name, !judged ? "-" : is_bounded ? "ok" : "LOSS");
-            say("%-15s %3u  %-29s %-12s %.3f %-5s %s\n", w->name, threads, best_text,
-                pthread_text, mine->jain, is_fair ? "ok" : "LOSS", fair_text);
+            /* The same comparison paired by round, over the rounds in which
+             * the host kept the CPUs near (see probe.c). */
+            int near_peer;
+            unsigned near_rounds;
+            double near = paired_ratio_to_best(o, by_lock, me, false, &near_peer, &near_rounds);
+            char near_text[64] = "-";
+            if (near_peer >= 0) {
+                snprintf(near_text, sizeof near_text, "%.3fx %s (%u) %s", near,
+                         o->locks[near_peer]->name, near_rounds, near >= 1.0 ? "ok" : "LOSS");
+                near_cells++;
+                near_met += near >= 1.0;
+            }
+            say("%-15s %3u  %-29s %-12s %.3f %-5s %-43s %s\n", w->name, threads, best_text,
+                pthread_text, mine->jain, is_fair ? "ok" : "LOSS", fair_text, near_text);
         }
     }
     if (cells > 0)
@@ -378,6 +469,10 @@ void print_goals(const struct options *o, results_t results)
             ">= 1.5x pthread at 16+ threads in %u of %u; jain >= 0.95 in %u of %u; max wait <= "
             "the fairest peer's in %u of %u (more than one thread)\n",
             faster, cells, ties, pthread_met, pthread_cells, fair, cells, bounded, wait_cells);
+    if (near_cells > 0)
+        say("in rounds with the CPUs near (paired by round, at least %d rounds): throughput >= "
+            "the strongest peer in %u of %u\n",
+            MIN_PAIRED_ROUNDS, near_met, near_cells);
 }
 
 /* ---- The CSV ------------------------------------------------------------- */
@@ -395,7 +490,7 @@ void write_csv(FILE *csv, const struct options *o, results_t results)
     fprintf(csv, "lock,workload,threads,rounds,ops_per_sec_median,ops_per_sec_min,"
                  "ops_per_sec_max,ops_per_sec_q1,ops_per_sec_q3,ns_per_op_median,jain,count_min,count_max,wait_p50_ns,"
                  "wait_p99_ns,wait_max_ns,contention,contended_share,mutual_exclusion,"
-                 "fast_path\n");
+                 "fast_path,far_rounds\n");
     for (unsigned wi = 0; wi < o->n_workloads; wi++) {
         const struct workload *w = o->workloads[wi];
         for (unsigned l = 0; l < o->n_locks; l++)
@@ -419,7 +514,7 @@ void write_csv(FILE *csv, const struct options *o, results_t results)
                 csv_number(csv, s->median.contended_share, "%.4f");
                 /* A run that broke mutual exclusion ends the program before
                  * any CSV is written; every row here passed the check. */
-                fprintf(csv, ",ok,%s\n", o->locks[l]->fast_path);
+                fprintf(csv, ",ok,%s,%u\n", o->locks[l]->fast_path, s->far_rounds);
             }
     }
 }

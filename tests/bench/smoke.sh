@@ -18,6 +18,14 @@ for f in "$csv" "$dir/table.txt" "$dir/machine.txt"; do
     [ -s "$f" ] || { echo "smoke: fmx-bench wrote no $f" >&2; exit 1; }
 done
 
+# The CPU probe: a time in ns with two CPUs to bounce a line between, "nan"
+# on a machine with one (or where threads cannot be pinned).
+probe=$(sed -n 's/^cache line from CPU 0 to CPU 1: \(.*\) ns$/\1/p' "$dir/machine.txt")
+case $probe in
+    nan | [1-9] | [1-9][0-9] | [1-9][0-9][0-9] | [1-9][0-9][0-9][0-9] | [1-9][0-9][0-9][0-9][0-9]) ;;
+    *) echo "smoke: machine.txt lacks the CPU probe's time (got '$probe')" >&2; exit 1 ;;
+esac
+
 locks=$("$bench" --list-locks)
 workloads=$("$bench" --list-workloads)
 [ -n "$locks" ] && [ -n "$workloads" ] || { echo "smoke: no locks or workloads listed" >&2; exit 1; }
@@ -35,12 +43,12 @@ NR == 1 {
     expected = "lock,workload,threads,rounds,ops_per_sec_median,ops_per_sec_min,ops_per_sec_max," \
                "ops_per_sec_q1,ops_per_sec_q3,ns_per_op_median,jain,count_min,count_max," \
                "wait_p50_ns,wait_p99_ns,wait_max_ns,contention,contended_share,mutual_exclusion," \
-               "fast_path"
+               "fast_path,far_rounds"
     if ($0 != expected) fail("unexpected header: " $0)
     next
 }
 {
-    if (NF != 20) { fail("expected 20 fields, got " NF); next }
+    if (NF != 21) { fail("expected 21 fields, got " NF); next }
     seen[$1 "," $2] = 1
     contended = $2 != "uncontended"
     number(3, "threads", 0); number(4, "rounds", 0)
@@ -58,6 +66,8 @@ NR == 1 {
     if ($1 == "fastmutex" && contended && $17 == "") fail("fastmutex row lacks its contention count")
     if ($19 != "ok") fail("mutual exclusion check: " $19)
     if ($20 != "inline" && $20 != "library call") fail("unknown fast path kind: " $20)
+    if (number(21, "far_rounds", 0) && ($21 + 0 > $4 + 0 || (!contended && $21 + 0 != 0)))
+        fail("far_rounds outside 0..rounds, or set for the uncontended workload: " $21)
     rows++
 }
 END {
