@@ -292,27 +292,43 @@ static double paired_ratio(const struct summary *mine, const struct summary *pee
     return *n >= MIN_PAIRED_ROUNDS ? median_of(ratios, *n, NULL) : NAN;
 }
 
-/* The lowest paired_ratio() over the peers: against the strongest peer
- * with the CPUs near (or far).  *peer gets its index (-1 if none), *n its
- * rounds. */
+/* The median throughput of a lock's runs with the CPUs far apart (`far`)
+ * or near; NAN if it had none. */
+static double median_ops(const struct summary *s, unsigned rounds, bool far)
+{
+    double ops[MAX_ROUNDS];
+    unsigned n = 0;
+    for (unsigned r = 0; r < rounds; r++)
+        if (ran_far(s, r) == far)
+            ops[n++] = s->round_ops[r];
+    return n > 0 ? median_of(ops, n, NULL) : NAN;
+}
+
+/* paired_ratio() against the strongest peer with the CPUs near (or far):
+ * the one whose runs there have the highest median.  Choosing by the
+ * ratios instead would favour whichever peer had a lucky round or two.
+ * *peer gets its index (-1 if none), *n the paired rounds. */
 static double paired_ratio_to_best(const struct options *o, const struct summary *by_lock,
                                    int me, bool far, int *peer, unsigned *n)
 {
-    double lowest = NAN;
+    double strongest = NAN;
     *peer = -1;
     *n = 0;
     for (unsigned l = 0; l < o->n_locks; l++) {
         if ((int)l == me || !o->locks[l]->peer)
             continue;
-        unsigned rounds;
-        double ratio = paired_ratio(&by_lock[me], &by_lock[l], o->rounds, far, &rounds);
-        if (!isnan(ratio) && !(ratio >= lowest)) {
-            lowest = ratio;
+        double ops = median_ops(&by_lock[l], o->rounds, far);
+        if (!isnan(ops) && !(ops <= strongest)) {
+            strongest = ops;
             *peer = (int)l;
-            *n = rounds;
         }
     }
-    return lowest;
+    if (*peer < 0)
+        return NAN;
+    double ratio = paired_ratio(&by_lock[me], &by_lock[*peer], o->rounds, far, n);
+    if (isnan(ratio))
+        *peer = -1;
+    return ratio;
 }
 
 /* "0.99x parking_lot (5)", or "-" without enough paired rounds. */
