@@ -106,6 +106,11 @@ void print_comparison(const struct options *o, const struct workload *w,
                       const struct summary *by_lock);
 void print_goals(const struct options *o, results_t results);
 void write_csv(FILE *csv, const struct options *o, results_t results);
+/* runs.csv: every run as it ends, for analyses of one's own (pairing
+ * rounds, say). */
+void write_runs_header(FILE *csv);
+void write_run(FILE *csv, const char *lock, const struct workload *w, unsigned threads,
+               unsigned round, const struct run_metrics *m);
 
 /* The thread counts a workload runs at: just 1 for the uncontended loop. */
 static inline unsigned thread_count_of(const struct options *o, const struct workload *w,

@@ -84,8 +84,9 @@ static const char usage[] =
     "       fmx-bench --list-locks | --list-workloads | --help\n"
     "\n"
     "Runs every lock in every workload and thread count, R rounds in rotated order,\n"
-    "and prints the medians.  --out DIR also writes DIR/results.csv, DIR/table.txt\n"
-    "and DIR/machine.txt; bench/plot.sh DIR draws the charts from them.\n"
+    "and prints the medians.  --out DIR also writes DIR/results.csv, DIR/runs.csv\n"
+    "(every run), DIR/table.txt and DIR/machine.txt; bench/plot.sh DIR draws the\n"
+    "charts from them.\n"
     "A run lasts --duration seconds, or longer when it has more threads than CPUs:\n"
     "long enough for each thread's share of the CPUs to come to --share ms.\n"
     "Defaults: --duration 0.25 --share 30 --rounds 5 --threads 1,2,4,16,64, all locks\n"
@@ -315,11 +316,13 @@ int main(int argc, char **argv)
     struct options o;
     parse_options(argc, argv, &o);
 
-    FILE *csv = NULL, *machine = NULL;
+    FILE *csv = NULL, *machine = NULL, *runs_csv = NULL;
     if (o.out_dir != NULL) {
         if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
             fail("cannot create %s: %s", o.out_dir, strerror(errno));
         csv = open_output(o.out_dir, "results.csv");
+        runs_csv = open_output(o.out_dir, "runs.csv");
+        write_runs_header(runs_csv);
         table_file = open_output(o.out_dir, "table.txt");
         machine = open_output(o.out_dir, "machine.txt");
     }
@@ -357,14 +360,17 @@ int main(int argc, char **argv)
                     if (w->uncontended) {
                         run_uncontended(o.locks[l], o.duration, m);
                         m->line_ns = NAN;
-                        continue;
+                    } else {
+                        run_contended(o.locks[l], w, &work, threads, run_seconds(&o, threads),
+                                      m);
+                        /* The CPUs can move apart or together within a
+                         * run: the run counts as far if either end was. */
+                        double after = probe_line_ns();
+                        m->line_ns = isnan(probe) || isnan(after) ? NAN : fmax(probe, after);
+                        probe = after;
                     }
-                    run_contended(o.locks[l], w, &work, threads, run_seconds(&o, threads), m);
-                    /* The CPUs can move apart or together within a run:
-                     * the run counts as far if either end was. */
-                    double after = probe_line_ns();
-                    m->line_ns = isnan(probe) || isnan(after) ? NAN : fmax(probe, after);
-                    probe = after;
+                    if (runs_csv != NULL)
+                        write_run(runs_csv, o.locks[l]->name, w, threads, r, m);
                 }
             for (unsigned l = 0; l < o.n_locks; l++) {
                 (*results)[wi][ti][l] = summarize(&runs[l * o.rounds], o.rounds);
@@ -380,6 +386,7 @@ int main(int argc, char **argv)
     if (csv != NULL) {
         write_csv(csv, &o, *results);
         close_output(csv, "results.csv");
+        close_output(runs_csv, "runs.csv");
     }
     if (table_file != NULL)
         close_output(table_file, "table.txt");

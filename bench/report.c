@@ -501,6 +501,29 @@ static void csv_number(FILE *csv, double value, const char *format)
         fprintf(csv, format, value);
 }
 
+void write_runs_header(FILE *csv)
+{
+    fprintf(csv, "lock,workload,threads,round,ops_per_sec,ns_per_op,jain,count_min,count_max,"
+                 "wait_p50_ns,wait_p99_ns,wait_max_ns,contention,line_ns\n");
+}
+
+void write_run(FILE *csv, const char *lock, const struct workload *w, unsigned threads,
+               unsigned round, const struct run_metrics *m)
+{
+    fprintf(csv, "%s,%s,%u,%u", lock, w->name, threads, round + 1);
+    csv_number(csv, m->ops_per_sec, "%.0f");
+    csv_number(csv, m->ns_per_op, "%.2f");
+    csv_number(csv, m->jain, "%.4f");
+    csv_number(csv, m->count_min, "%.0f");
+    csv_number(csv, m->count_max, "%.0f");
+    csv_number(csv, m->wait_p50_ns, "%.0f");
+    csv_number(csv, m->wait_p99_ns, "%.0f");
+    csv_number(csv, m->wait_max_ns, "%.0f");
+    csv_number(csv, m->contention, "%.0f");
+    csv_number(csv, m->line_ns, "%.0f");
+    fputc('\n', csv);
+}
+
 void write_csv(FILE *csv, const struct options *o, results_t results)
 {
     fprintf(csv, "lock,workload,threads,rounds,ops_per_sec_median,ops_per_sec_min,"

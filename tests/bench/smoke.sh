@@ -14,7 +14,7 @@ rm -rf "$dir"
     exit 1
 }
 csv=$dir/results.csv
-for f in "$csv" "$dir/table.txt" "$dir/machine.txt"; do
+for f in "$csv" "$dir/runs.csv" "$dir/table.txt" "$dir/machine.txt"; do
     [ -s "$f" ] || { echo "smoke: fmx-bench wrote no $f" >&2; exit 1; }
 done
 
@@ -81,3 +81,25 @@ END {
     if (bad) exit 1
     printf "smoke: %d rows, every lock in every workload, all well-formed\n", rows
 }' "$csv"
+
+# runs.csv: one row per run, as many as the rounds of every cell of
+# results.csv, each with a positive throughput; the CPU probe's time is
+# left empty for the uncontended workload only (or where it cannot run).
+awk -F, -v cells_csv="$csv" '
+BEGIN { while ((getline line < cells_csv) > 0) if (n++ > 0) { split(line, f, ","); expected += f[4] } }
+NR == 1 {
+    if ($0 != "lock,workload,threads,round,ops_per_sec,ns_per_op,jain,count_min,count_max,wait_p50_ns,wait_p99_ns,wait_max_ns,contention,line_ns") {
+        print "smoke: runs.csv: unexpected header: " $0 > "/dev/stderr"; bad = 1
+    }
+    next
+}
+{
+    rows++
+    if (NF != 14 || !($5 + 0 > 0)) { print "smoke: runs.csv:" NR ": malformed run: " $0 > "/dev/stderr"; bad = 1 }
+    if ($2 == "uncontended" && $14 != "") { print "smoke: runs.csv:" NR ": a probe time for the uncontended workload" > "/dev/stderr"; bad = 1 }
+}
+END {
+    if (rows != expected) { printf "smoke: runs.csv has %d runs, results.csv counts %d\n", rows, expected > "/dev/stderr"; bad = 1 }
+    if (bad) exit 1
+    printf "smoke: runs.csv: %d runs, one per round of every cell\n", rows
+}' "$dir/runs.csv"
