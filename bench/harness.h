@@ -80,9 +80,9 @@ double private_step_ns(void);
 double cs_step_ns(void);
 struct bench_work work_of(const struct workload *w);
 void warm_up(const struct options *o);
-/* How long a cache line takes to pass from CPU 0 to CPU 1 at the moment,
- * in ns (the median of a few batches of round trips); NAN when the program
- * cannot run a thread on each (probe.c). */
+/* How long a cache line takes to pass from one CPU to another at the
+ * moment, in ns (the median of a few batches of round trips); NAN when the
+ * process may run on only one CPU (probe.c). */
 double probe_line_ns(void);
 /* Above this the host has placed the CPUs far apart: the probe reads
  * 25-50 ns when they are near, 100-300 when far (probe.c). */

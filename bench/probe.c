@@ -1,12 +1,12 @@
-/* fmx-bench: how far apart the two CPUs are at the moment.
+/* fmx-bench: how far apart two CPUs are at the moment.
  *
  * The machine this project runs on is a virtual one, and now and then its
  * host places the two vCPUs so that a cache line written by one takes
  * 100-300 ns to reach the other instead of 25-50 (bench/README.md).  That
  * changes for seconds to minutes at a time, and every lock that passes
  * between the CPUs slows down with it, some far more than others.  So
- * between contended runs the program times a line bouncing between CPU 0
- * and CPU 1, and the table says which rounds ran with the CPUs far apart
+ * between contended runs the program times a line bouncing between the
+ * first two CPUs it may run on, and the table says which rounds ran with the CPUs far apart
  * and compares the locks over rounds that ran alike. */
 #include <math.h>
 #include <pthread.h>
@@ -23,7 +23,7 @@ static struct {
 
 struct player {
     int cpu;
-    bool serves;   /* hits odd balls back as even ones, and times the batches */
+    bool serves; /* plays the even balls, and its batch times are the ones kept */
     bool pinned;
     double trip_ns[PROBE_BATCHES];
 };
@@ -59,7 +59,19 @@ static int by_value(const void *a, const void *b)
 
 double probe_line_ns(void)
 {
-    struct player server = {.cpu = 0, .serves = true}, receiver = {.cpu = 1};
+    /* The first two CPUs this process may run on.  With fewer there is
+     * nothing to measure, and two threads waiting for each other's stores
+     * on one CPU would take a time slice a ball. */
+    cpu_set_t allowed;
+    int cpus[2], found = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return NAN;
+    for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; cpu++)
+        if (CPU_ISSET(cpu, &allowed))
+            cpus[found++] = cpu;
+    if (found < 2)
+        return NAN;
+    struct player server = {.cpu = cpus[0], .serves = true}, receiver = {.cpu = cpus[1]};
     pthread_t threads[2];
     atomic_store(&court.ball, 0);
     if (pthread_create(&threads[0], NULL, play, &server) != 0)

@@ -169,7 +169,7 @@ void print_machine(FILE *f, const struct options *o)
     fprintf(f, "work: private step %.2f ns, critical-section step %.2f ns, TSC tick %.4f ns\n",
             private_step_ns(), cs_step_ns(), bench_ns_per_tick());
     fprintf(f, "load average at start: %s\n", load_average(load, sizeof load));
-    fprintf(f, "cache line from CPU 0 to CPU 1: %.0f ns\n", probe_line_ns());
+    fprintf(f, "cache line from one CPU to another: %.0f ns\n", probe_line_ns());
     fprintf(f, "fast paths:");
     for (unsigned i = 0; i < o->n_locks; i++)
         fprintf(f, "%s %s (%s)", i == 0 ? "" : ",", o->locks[i]->name, o->locks[i]->fast_path);
