@@ -11,12 +11,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "harness.h"
 
@@ -289,7 +289,10 @@ static void parse_options(int argc, char **argv, struct options *o)
  * lower index than 1 or 2 s did, by 0.05 to 0.2). */
 double run_seconds(const struct options *o, unsigned threads)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* The CPUs this process may run on (taskset may leave it fewer than
+     * the machine has). */
+    cpu_set_t allowed;
+    int cpus = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : 1;
     double fair = (double)threads * o->share / (double)(cpus > 0 ? cpus : 1);
     return fair > o->duration ? fair : o->duration;
 }
