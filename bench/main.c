@@ -189,6 +189,15 @@ static void parse_workloads(struct options *o, const char *text)
     }
 }
 
+/* Reads all of `value` as a real number; false if it is not one. */
+static bool parse_real(const char *value, double *number)
+{
+    char *end;
+    errno = 0;
+    *number = strtod(value, &end);
+    return end != value && *end == '\0' && errno == 0;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
     bool quick = false;
@@ -242,20 +251,15 @@ static void parse_options(int argc, char **argv, struct options *o)
         if (i + 1 >= argc)
             bad_usage("%s needs a value", option);
         const char *value = argv[++i];
+        double number;
         if (strcmp(option, "--duration") == 0) {
-            char *end;
-            errno = 0;
-            double seconds = strtod(value, &end);
-            if (end == value || *end != '\0' || errno != 0 || !(seconds > 0 && seconds <= 60))
+            if (!parse_real(value, &number) || !(number > 0 && number <= 60))
                 bad_usage("--duration: expected seconds in (0, 60], got '%s'", value);
-            o->duration = seconds;
+            o->duration = number;
         } else if (strcmp(option, "--share") == 0) {
-            char *end;
-            errno = 0;
-            double ms = strtod(value, &end);
-            if (end == value || *end != '\0' || errno != 0 || !(ms >= 0 && ms <= 1000))
+            if (!parse_real(value, &number) || !(number >= 0 && number <= 1000))
                 bad_usage("--share: expected milliseconds in [0, 1000], got '%s'", value);
-            o->share = ms / 1000;
+            o->share = number / 1000;
         } else if (strcmp(option, "--rounds") == 0) {
             char *end;
             errno = 0;

@@ -6,8 +6,8 @@
  * changes for seconds to minutes at a time, and every lock that passes
  * between the CPUs slows down with it, some far more than others.  So
  * between contended runs the program times a line bouncing between the
- * first two CPUs it may run on, and the table says which rounds ran with the CPUs far apart
- * and compares the locks over rounds that ran alike. */
+ * first two CPUs it may run on, and the table says which rounds ran with
+ * the CPUs far apart and compares the locks over rounds that ran alike. */
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
