@@ -32,7 +32,10 @@
 /* How long the mid path spins before queueing: many critical sections,
  * yet less than a futex wake and reschedule (~25 us).  Measured with
  * bench/: 2 us left 1 us critical sections sleeping; 10 us lost nothing
- * when 64 threads share 2 cores. */
+ * when 64 threads share 2 cores.  It trades throughput for max wait:
+ * with more threads than CPUs, spinners keep woken waiters off the CPUs,
+ * and 2 us about halved long-constant's max wait but cost it up to 6%
+ * (bench/README.md, "Where fastmutex falls short"). */
 #define SPIN_NS 10000u
 /* The first waiter in line gets the lock handed to it once it has been
  * first for this long.  Counting from when it became first, not from when
