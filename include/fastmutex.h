@@ -1,8 +1,7 @@
 /* fastmutex: the Windows kernel Fast Mutex for C programs on Linux.
  *
  * A small, non-recursive lock built for low contention: one compare-and-swap
- * to acquire, one exchange to release, no system call unless a thread must
- * wait.  The
+ * to acquire, one to release, no system call unless a thread must wait.  The
  * lock word holds the owner's kernel thread id, so the owner is known at every
  * instant (to the misuse checks, to `fmx`, to a debugger reading a core dump).
  * Threads that must wait leave a record that `fmx waiters` can read, and a
@@ -80,15 +79,11 @@ FAST_MUTEX_API uint32_t fast_mutex_self_tid_init_(void);
 extern FAST_MUTEX_API _Thread_local uint32_t fast_mutex_woken_releases_;
 
 /* Slow paths, called only from the inline functions below (internal).
- * fast_mutex_acquire_slow_ returns 0, or ETIMEDOUT / EDEADLK for a deadline.
- * fast_mutex_release_exchanged_ is given the word that release's exchange
- * took, flags and all. */
+ * fast_mutex_acquire_slow_ returns 0, or ETIMEDOUT / EDEADLK for a deadline. */
 FAST_MUTEX_API __attribute__((cold, noinline)) int
 fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline);
 FAST_MUTEX_API __attribute__((cold, noinline)) void
 fast_mutex_release_slow_(fast_mutex_t *m);
-FAST_MUTEX_API __attribute__((cold, noinline)) void
-fast_mutex_release_exchanged_(fast_mutex_t *m, uint32_t old);
 
 FAST_MUTEX_INLINE uint32_t fast_mutex_self_(void)
 {
@@ -200,22 +195,13 @@ FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct tim
 FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
 {
     uint32_t self = fast_mutex_self_();
-    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
-    if (word == self) {
-        /* Ours, with no flags: an exchange lets go, which is faster than
-         * a compare-and-swap (bench/README.md, "Uncontended").  While we
-         * hold the lock other threads change only its flags, as they
-         * queue up; if one did since the load, the exchange has cleared
-         * the flags and fast_mutex_release_exchanged_() wakes the next
-         * waiter in our stead.  Release ordering: the critical section's
-         * writes are visible to the next holder (pairs with the acquire
-         * CAS in fast_mutex_take_()). */
-        uint32_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
-        if (old != self)
-            fast_mutex_release_exchanged_(m, old);
+    uint32_t expected = self;
+    /* Release ordering: the critical section's writes are visible to the
+     * next holder.  Pairs with the acquire CAS in fast_mutex_acquire(). */
+    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, 0, memory_order_release,
+                                                memory_order_relaxed))
         return;
-    }
-    if ((word & FAST_MUTEX_WOKEN) && fast_mutex_release_woken_(m, word, self))
+    if ((expected & FAST_MUTEX_WOKEN) && fast_mutex_release_woken_(m, expected, self))
         return;
     fast_mutex_release_slow_(m);
 }

@@ -6,8 +6,8 @@
  * spin.  The slow path queues the thread's registry record at the tail of
  * the mutex's FIFO queue and parks it on the record's own futex word.
  *
- * Release: the fast path (an exchange of our bare id for 0) did not apply
- * because a flag is set.  If a woken waiter is already on its way (and not late), or nobody
+ * Release: the fast path (one CAS from our id to 0) failed because a flag is
+ * set.  If a woken waiter is already on its way (and not late), or nobody
  * is queued, the owner bits are simply cleared.  Otherwise the oldest
  * waiter is taken off the queue and either woken to compete for the lock
  * (barging keeps the throughput of a low-contention lock) or, if it has
@@ -701,39 +701,5 @@ void fast_mutex_release_slow_(fast_mutex_t *m)
     /* The record outlives the wait (it belongs to the thread until the
      * thread exits), so waking it after the unlock is safe: at worst the
      * thread has moved on and takes a spurious wake-up. */
-    fmx_futex_wake(&head->wake, 1, false);
-}
-
-/* The release's exchange found flags that another thread set after the
- * release read the word: a waiter that queued up meanwhile (WAITERS), or
- * this very function in another thread setting WOKEN.  The exchange
- * cleared them and the lock is free, so nobody will wake that waiter but
- * us.  Do what the slow path does for a release that finds WAITERS, but
- * the handoff (the lock is no longer ours to hand over): wake the oldest
- * waiter to retry, with WOKEN set and WAITERS as the queue says.  The
- * flags may meanwhile sit on a word another thread holds; its release
- * acts on them. */
-void fast_mutex_release_exchanged_(fast_mutex_t *m, uint32_t old)
-{
-    if (is_shared(m)) {
-        if (old & FAST_MUTEX_WAITERS)
-            fmx_futex_wake(&m->word, 1, true);
-        return;
-    }
-    queue_lock(m);
-    struct fmx_record *head = fmx_record_at(atomic_load_explicit(&m->queue, memory_order_relaxed));
-    if (head == NULL) {
-        /* The waiter gave up (timeout) and emptied the queue. */
-        queue_unlock(m);
-        return;
-    }
-    bool empty = dequeue(m, head);
-    update_flags(m, (empty ? 0 : FAST_MUTEX_WAITERS) | FAST_MUTEX_WOKEN,
-                 empty ? FAST_MUTEX_WAITERS : 0, memory_order_relaxed);
-    /* Release: the waiter that sees `wake` sees the flags (pairs with its
-     * acquire load). */
-    atomic_store_explicit(&head->wake, FMX_WAKE_RETRY, memory_order_release);
-    queue_unlock(m);
-    /* As in fast_mutex_release_slow_(): the record outlives the wait. */
     fmx_futex_wake(&head->wake, 1, false);
 }

@@ -331,55 +331,6 @@ static void test_late_woken_waiter_does_not_keep_the_next_asleep(void **state)
     fast_mutex_destroy(&m);
 }
 
-/* fast_mutex_release() reads the word and, if it shows the caller alone,
- * exchanges it for 0.  A waiter that queues up between the two has the
- * WAITERS flag it set cleared by the exchange, and nobody but
- * fast_mutex_release_exchanged_() is left to wake it.  That window is a
- * few instructions wide, so the test opens it by hand: once the waiter
- * sleeps, it makes the exchange itself and hands the old word on as the
- * release does.  For a process-private mutex (waiters in a queue) and a
- * shared one (waiters asleep on the word). */
-static void expect_waiter_woken_after_exchange(bool shared)
-{
-    fast_mutex_t m;
-    if (shared)
-        fast_mutex_init_shared(&m);
-    else
-        fast_mutex_init(&m);
-    fast_mutex_acquire(&m);
-    struct queued_waiter w = {.m = &m};
-    pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, queued_waiter_main, &w), 0);
-    bool ok;
-    CORE_POLL_UNTIL(ok, atomic_load(&w.tid) != 0 && core_thread_blocked(atomic_load(&w.tid)),
-                    CORE_POLL_LIMIT_MS);
-    assert_true(ok);
-    uint32_t old = atomic_exchange(&m.word, 0);
-    assert_int_equal(old, (uint32_t)gettid() | FAST_MUTEX_WAITERS);
-    fast_mutex_release_exchanged_(&m, old);
-    CORE_POLL_UNTIL(ok, atomic_load(&w.got), CORE_POLL_LIMIT_MS);
-    if (!ok) {
-        /* Wake it the ordinary way, so that the thread can be joined. */
-        fast_mutex_acquire(&m);
-        atomic_fetch_or(&m.word, FAST_MUTEX_WAITERS);
-        fast_mutex_release(&m);
-    }
-    assert_int_equal(pthread_join(thread, NULL), 0);
-    if (!ok)
-        fail_msg("a waiter that queued up during a release's exchange slept on (%s mutex)",
-                 shared ? "shared" : "private");
-    assert_int_equal(w.owner_seen, atomic_load(&w.tid));
-    assert_int_equal(atomic_load(&m.word), 0);
-    fast_mutex_destroy(&m);
-}
-
-static void test_waiter_queued_during_release_exchange_is_woken(void **state)
-{
-    (void)state;
-    expect_waiter_woken_after_exchange(false);
-    expect_waiter_woken_after_exchange(true);
-}
-
 #define HANDOFF_TEST(f) cmocka_unit_test_setup_teardown(f, reset_reports, expect_no_reports)
 
 int main(void)
@@ -394,7 +345,6 @@ int main(void)
         HANDOFF_TEST(test_every_hammer_makes_progress),
         HANDOFF_TEST(test_crowd_gets_no_false_deadlock_reports),
         HANDOFF_TEST(test_late_woken_waiter_does_not_keep_the_next_asleep),
-        HANDOFF_TEST(test_waiter_queued_during_release_exchange_is_woken),
     };
     return cmocka_run_group_tests_name("fastmutex handoff", tests, NULL, NULL);
 }

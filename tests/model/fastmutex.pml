@@ -25,15 +25,11 @@ byte queue[N];           /* FIFO of thread ids; queue[0] is the oldest */
 byte qlen = 0;
 byte wake[N + 1];        /* each thread's futex word (enum fmx_wake) */
 byte inside = 0;         /* threads in the critical section */
-byte erased = 0;         /* releases whose exchange cleared flags, until they
-                          * have put them right */
 
 inline lock_queue() { atomic { !qlock -> qlock = true } }
 inline unlock_queue() {
-    /* The invariant the release path relies on: WAITERS iff queued, but
-     * while a release's exchange has cleared the flags of a waiter that
-     * queued meanwhile, until that release has woken it. */
-    assert(erased > 0 || waiters == (qlen > 0));
+    /* The invariant the release path relies on: WAITERS iff queued. */
+    assert(waiters == (qlen > 0));
     qlock = false
 }
 
@@ -154,33 +150,9 @@ retry:
 critical:
         atomic { inside++; assert(inside == 1 && owner == id) };
         inside--;
-        /* fast_mutex_release(): load the word, and if it shows us and no
-         * flag, exchange it for 0: two steps, between which others may set
-         * flags */
+        /* fast_mutex_release(): CAS id -> 0 */
         if
-        :: owner == id && !waiters && !woken ->
-            atomic {
-                ok = waiters || woken;
-                owner = 0; waiters = false; woken = false;
-                if :: ok -> erased++ :: else fi
-            };
-            if
-            :: !ok -> goto next
-            :: else -> skip
-            fi;
-            /* fast_mutex_release_exchanged_(): wake the oldest waiter */
-            lock_queue();
-            if
-            :: qlen == 0 -> skip
-            :: else ->
-                head = queue[0];
-                dequeue(head);
-                atomic { waiters = (qlen > 0); woken = true };
-                wake[head] = RETRY
-            fi;
-            erased--;
-            unlock_queue();
-            goto next
+        :: atomic { owner == id && !waiters && !woken -> owner = 0 }; goto next
         :: else -> skip
         fi;
         /* fast_mutex_release_woken_(), then fast_mutex_release_slow_() */
