@@ -197,7 +197,10 @@ FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
     uint32_t self = fast_mutex_self_();
     uint32_t expected = self;
     /* Release ordering: the critical section's writes are visible to the
-     * next holder.  Pairs with the acquire CAS in fast_mutex_acquire(). */
+     * next holder.  Pairs with the acquire CAS in fast_mutex_acquire().
+     * One compare-and-swap fetches the line once; a load and then an
+     * exchange, faster alone, fetched it twice when a waiter had written
+     * it meanwhile (doc/design.md, "Release"). */
     if (atomic_compare_exchange_strong_explicit(&m->word, &expected, 0, memory_order_release,
                                                 memory_order_relaxed))
         return;
