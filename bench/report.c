@@ -501,6 +501,19 @@ static void csv_number(FILE *csv, double value, const char *format)
         fprintf(csv, format, value);
 }
 
+/* The columns results.csv and runs.csv share, from one run's metrics or
+ * from the medians of a cell's: fairness, waits and the contention count. */
+static void csv_fairness_and_waits(FILE *csv, const struct run_metrics *m)
+{
+    csv_number(csv, m->jain, "%.4f");
+    csv_number(csv, m->count_min, "%.0f");
+    csv_number(csv, m->count_max, "%.0f");
+    csv_number(csv, m->wait_p50_ns, "%.0f");
+    csv_number(csv, m->wait_p99_ns, "%.0f");
+    csv_number(csv, m->wait_max_ns, "%.0f");
+    csv_number(csv, m->contention, "%.0f");
+}
+
 void write_runs_header(FILE *csv)
 {
     fprintf(csv, "lock,workload,threads,round,ops_per_sec,ns_per_op,jain,count_min,count_max,"
@@ -513,13 +526,7 @@ void write_run(FILE *csv, const char *lock, const struct workload *w, unsigned t
     fprintf(csv, "%s,%s,%u,%u", lock, w->name, threads, round + 1);
     csv_number(csv, m->ops_per_sec, "%.0f");
     csv_number(csv, m->ns_per_op, "%.2f");
-    csv_number(csv, m->jain, "%.4f");
-    csv_number(csv, m->count_min, "%.0f");
-    csv_number(csv, m->count_max, "%.0f");
-    csv_number(csv, m->wait_p50_ns, "%.0f");
-    csv_number(csv, m->wait_p99_ns, "%.0f");
-    csv_number(csv, m->wait_max_ns, "%.0f");
-    csv_number(csv, m->contention, "%.0f");
+    csv_fairness_and_waits(csv, m);
     csv_number(csv, m->line_ns, "%.0f");
     fputc('\n', csv);
 }
@@ -543,13 +550,7 @@ void write_csv(FILE *csv, const struct options *o, results_t results)
                 csv_number(csv, s->ops_q1, "%.0f");
                 csv_number(csv, s->ops_q3, "%.0f");
                 csv_number(csv, s->median.ns_per_op, "%.2f");
-                csv_number(csv, s->median.jain, "%.4f");
-                csv_number(csv, s->median.count_min, "%.0f");
-                csv_number(csv, s->median.count_max, "%.0f");
-                csv_number(csv, s->median.wait_p50_ns, "%.0f");
-                csv_number(csv, s->median.wait_p99_ns, "%.0f");
-                csv_number(csv, s->median.wait_max_ns, "%.0f");
-                csv_number(csv, s->median.contention, "%.0f");
+                csv_fairness_and_waits(csv, &s->median);
                 csv_number(csv, s->median.contended_share, "%.4f");
                 /* A run that broke mutual exclusion ends the program before
                  * any CSV is written; every row here passed the check. */
