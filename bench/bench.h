@@ -80,6 +80,7 @@ struct bench_thread_result {
     uint64_t start_ticks; /* when it passed the start line */
     uint64_t end_ticks;   /* when it left its loop */
     uint64_t sink;      /* the private work's result, so it is not optimized out */
+    uint64_t switches;  /* its context switches over the loop, both kinds */
     struct bench_histogram wait;
 };
 
@@ -133,6 +134,11 @@ static inline uint64_t bench_ticks(void)
 /* Measured once by bench_calibrate_ticks(); 1.0 without a TSC. */
 double bench_ns_per_tick(void);
 void bench_calibrate_ticks(void);
+
+/* The calling thread's context switches so far: those where it slept (a
+ * futex wait) and those where it was preempted or gave its CPU away
+ * (sched_yield), together. */
+uint64_t bench_thread_switches(void);
 
 /* One step of work: a xorshift64 step, whose result feeds the next one so
  * that the compiler can neither skip nor overlap the steps. */

@@ -51,6 +51,7 @@ struct run_metrics {
     double wait_p50_ns, wait_p99_ns, wait_max_ns;
     double contention;      /* the lock's own count of acquires that waited */
     double contended_share; /* contention / acquisitions */
+    double switches_per_sec; /* context switches of all its threads a second */
     double line_ns;         /* the slower of the CPU probes just before and just after
                              * the run (probe_line_ns()); NAN when not probed */
 };

@@ -102,6 +102,7 @@ struct summary summarize(const struct run_metrics *runs, unsigned n)
     MEDIAN_OF(wait_max_ns, NULL);
     MEDIAN_OF(contention, NULL);
     MEDIAN_OF(contended_share, NULL);
+    MEDIAN_OF(switches_per_sec, NULL);
 #undef MEDIAN_OF
     s.ops_min = ops[0];
     s.ops_q1 = ops[1];
@@ -210,8 +211,8 @@ void print_workload_header(const struct workload *w)
     if (w->uncontended)
         say("  %-17s %12s  %-19s\n", "lock", "ns/pair", "(min-max)");
     else
-        say("  %3s %-17s %8s %-17s %6s %17s %8s %8s %8s  %s\n", "thr", "lock", "acq/s",
-            "(min-max)", "jain", "per-thread", "wait p50", "p99", "max", "contention");
+        say("  %3s %-17s %8s %-17s %6s %17s %8s %8s %8s %9s  %s\n", "thr", "lock", "acq/s",
+            "(min-max)", "jain", "per-thread", "wait p50", "p99", "max", "switch/s", "contention");
 }
 
 void print_row(const char *lock, unsigned threads, const struct workload *w,
@@ -223,6 +224,7 @@ void print_row(const char *lock, unsigned threads, const struct workload *w,
         return;
     }
     char rate[16], low[16], high[16], spread[40], counts[40], p50[16], p99[16], max[16];
+    char switches[16];
     char contention[48] = "";
     snprintf(spread, sizeof spread, "(%s-%s)", human_rate(s->ops_min, low, sizeof low),
              human_rate(s->ops_max, high, sizeof high));
@@ -230,10 +232,12 @@ void print_row(const char *lock, unsigned threads, const struct workload *w,
     if (!isnan(m->contention))
         snprintf(contention, sizeof contention, "%.0f (%.1f%%)", m->contention,
                  100 * m->contended_share);
-    say("  %3u %-17s %8s %-17s %6.3f %17s %8s %8s %8s%s%s\n", threads, lock,
+    say("  %3u %-17s %8s %-17s %6.3f %17s %8s %8s %8s %9s%s%s\n", threads, lock,
         human_rate(m->ops_per_sec, rate, sizeof rate), spread, m->jain, counts,
         human_ns(m->wait_p50_ns, p50, sizeof p50), human_ns(m->wait_p99_ns, p99, sizeof p99),
-        human_ns(m->wait_max_ns, max, sizeof max), contention[0] ? "  " : "", contention);
+        human_ns(m->wait_max_ns, max, sizeof max),
+        human_rate(m->switches_per_sec, switches, sizeof switches), contention[0] ? "  " : "",
+        contention);
 }
 
 /* ---- fastmutex against the peers ----------------------------------------- */
@@ -517,7 +521,7 @@ static void csv_fairness_and_waits(FILE *csv, const struct run_metrics *m)
 void write_runs_header(FILE *csv)
 {
     fprintf(csv, "lock,workload,threads,round,ops_per_sec,ns_per_op,jain,count_min,count_max,"
-                 "wait_p50_ns,wait_p99_ns,wait_max_ns,contention,line_ns\n");
+                 "wait_p50_ns,wait_p99_ns,wait_max_ns,contention,line_ns,switches_per_sec\n");
 }
 
 void write_run(FILE *csv, const char *lock, const struct workload *w, unsigned threads,
@@ -528,6 +532,7 @@ void write_run(FILE *csv, const char *lock, const struct workload *w, unsigned t
     csv_number(csv, m->ns_per_op, "%.2f");
     csv_fairness_and_waits(csv, m);
     csv_number(csv, m->line_ns, "%.0f");
+    csv_number(csv, m->switches_per_sec, "%.0f");
     fputc('\n', csv);
 }
 
@@ -536,7 +541,7 @@ void write_csv(FILE *csv, const struct options *o, results_t results)
     fprintf(csv, "lock,workload,threads,rounds,ops_per_sec_median,ops_per_sec_min,"
                  "ops_per_sec_max,ops_per_sec_q1,ops_per_sec_q3,ns_per_op_median,jain,count_min,count_max,wait_p50_ns,"
                  "wait_p99_ns,wait_max_ns,contention,contended_share,mutual_exclusion,"
-                 "fast_path,far_rounds\n");
+                 "fast_path,far_rounds,switches_per_sec\n");
     for (unsigned wi = 0; wi < o->n_workloads; wi++) {
         const struct workload *w = o->workloads[wi];
         for (unsigned l = 0; l < o->n_locks; l++)
@@ -554,7 +559,9 @@ void write_csv(FILE *csv, const struct options *o, results_t results)
                 csv_number(csv, s->median.contended_share, "%.4f");
                 /* A run that broke mutual exclusion ends the program before
                  * any CSV is written; every row here passed the check. */
-                fprintf(csv, ",ok,%s,%u\n", o->locks[l]->fast_path, s->far_rounds);
+                fprintf(csv, ",ok,%s,%u", o->locks[l]->fast_path, s->far_rounds);
+                csv_number(csv, s->median.switches_per_sec, "%.0f");
+                fputc('\n', csv);
             }
     }
 }

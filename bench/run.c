@@ -149,6 +149,7 @@ void run_uncontended(const struct bench_lock *lock, double duration, struct run_
         .wait_max_ns = NAN,
         .contention = NAN,
         .contended_share = NAN,
+        .switches_per_sec = NAN,
     };
 }
 
@@ -211,6 +212,7 @@ void run_contended(const struct bench_lock *lock, const struct workload *workloa
     pthread_barrier_destroy(&start_line);
 
     uint64_t total = 0, start = UINT64_MAX, end = 0, count_min = UINT64_MAX, count_max = 0;
+    uint64_t switches = 0;
     double sum_squares = 0;
     memset(&waits, 0, sizeof waits);
     for (unsigned i = 0; i < threads; i++) {
@@ -221,6 +223,7 @@ void run_contended(const struct bench_lock *lock, const struct workload *workloa
         count_max = n > count_max ? n : count_max;
         start = results[i].start_ticks < start ? results[i].start_ticks : start;
         end = results[i].end_ticks > end ? results[i].end_ticks : end;
+        switches += results[i].switches;
         bench_histogram_merge(&waits, &results[i].wait);
     }
     /* The guarded count is a plain variable incremented inside the lock; if
@@ -249,6 +252,7 @@ void run_contended(const struct bench_lock *lock, const struct workload *workloa
         .contention = lock->contention != NULL ? (double)contention : NAN,
         .contended_share =
             lock->contention != NULL && total > 0 ? (double)contention / (double)total : NAN,
+        .switches_per_sec = (double)switches / (ns * 1e-9),
     };
     free(ids);
     free(args);

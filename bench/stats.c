@@ -1,5 +1,6 @@
-/* fmx-bench: the clock and the histograms. */
+/* fmx-bench: the clock, the histograms, the threads' context switches. */
 #include <math.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "bench.h"
@@ -9,6 +10,14 @@ static double ns_per_tick = 1.0;
 double bench_ns_per_tick(void)
 {
     return ns_per_tick;
+}
+
+uint64_t bench_thread_switches(void)
+{
+    struct rusage usage;
+    if (getrusage(RUSAGE_THREAD, &usage) != 0)
+        return 0;
+    return (uint64_t)usage.ru_nvcsw + (uint64_t)usage.ru_nivcsw;
 }
 
 static uint64_t monotonic_ns(void)

@@ -61,6 +61,7 @@ static void *contended_worker(void *arg_)
     adapter_unlock(lock);
     pthread_barrier_wait(arg->ready);
     pthread_barrier_wait(arg->start);
+    uint64_t switches_before = bench_thread_switches();
     result->start_ticks = bench_ticks();
     /* Relaxed: the flag only ends the loop; nothing is read through it. */
     while (!atomic_load_explicit(arg->stop, memory_order_relaxed)) {
@@ -76,6 +77,7 @@ static void *contended_worker(void *arg_)
         x = bench_private_work(x, work.private_steps);
     }
     result->end_ticks = bench_ticks();
+    result->switches = bench_thread_switches() - switches_before;
     result->acquisitions = acquisitions;
     result->sink = x;
     return NULL;

@@ -43,12 +43,12 @@ NR == 1 {
     expected = "lock,workload,threads,rounds,ops_per_sec_median,ops_per_sec_min,ops_per_sec_max," \
                "ops_per_sec_q1,ops_per_sec_q3,ns_per_op_median,jain,count_min,count_max," \
                "wait_p50_ns,wait_p99_ns,wait_max_ns,contention,contended_share,mutual_exclusion," \
-               "fast_path,far_rounds"
+               "fast_path,far_rounds,switches_per_sec"
     if ($0 != expected) fail("unexpected header: " $0)
     next
 }
 {
-    if (NF != 21) { fail("expected 21 fields, got " NF); next }
+    if (NF != 22) { fail("expected 22 fields, got " NF); next }
     seen[$1 "," $2] = 1
     contended = $2 != "uncontended"
     number(3, "threads", 0); number(4, "rounds", 0)
@@ -68,6 +68,8 @@ NR == 1 {
     if ($20 != "inline" && $20 != "library call") fail("unknown fast path kind: " $20)
     if (number(21, "far_rounds", 0) && ($21 + 0 > $4 + 0 || (!contended && $21 + 0 != 0)))
         fail("far_rounds outside 0..rounds, or set for the uncontended workload: " $21)
+    if (number(22, "switches_per_sec", !contended) && (contended != ($22 != "")))
+        fail("switches_per_sec must be there for a contended row only: \"" $22 "\"")
     rows++
 }
 END {
@@ -88,15 +90,16 @@ END {
 awk -F, -v cells_csv="$csv" '
 BEGIN { while ((getline line < cells_csv) > 0) if (n++ > 0) { split(line, f, ","); expected += f[4] } }
 NR == 1 {
-    if ($0 != "lock,workload,threads,round,ops_per_sec,ns_per_op,jain,count_min,count_max,wait_p50_ns,wait_p99_ns,wait_max_ns,contention,line_ns") {
+    if ($0 != "lock,workload,threads,round,ops_per_sec,ns_per_op,jain,count_min,count_max,wait_p50_ns,wait_p99_ns,wait_max_ns,contention,line_ns,switches_per_sec") {
         print "smoke: runs.csv: unexpected header: " $0 > "/dev/stderr"; bad = 1
     }
     next
 }
 {
     rows++
-    if (NF != 14 || !($5 + 0 > 0)) { print "smoke: runs.csv:" NR ": malformed run: " $0 > "/dev/stderr"; bad = 1 }
+    if (NF != 15 || !($5 + 0 > 0)) { print "smoke: runs.csv:" NR ": malformed run: " $0 > "/dev/stderr"; bad = 1 }
     if ($2 == "uncontended" && $14 != "") { print "smoke: runs.csv:" NR ": a probe time for the uncontended workload" > "/dev/stderr"; bad = 1 }
+    if (($2 == "uncontended") != ($15 == "")) { print "smoke: runs.csv:" NR ": switches_per_sec must be there for a contended run only" > "/dev/stderr"; bad = 1 }
 }
 END {
     if (rows != expected) { printf "smoke: runs.csv has %d runs, results.csv counts %d\n", rows, expected > "/dev/stderr"; bad = 1 }
