@@ -64,8 +64,9 @@ struct fmx_record {
                                 * thread of the cycle may set it, so it is atomic and
                                 * outside the seqlock */
     _Atomic uint32_t head_since_us; /* CLOCK_MONOTONIC in us, low 32 bits, when this
-                                     * waiter became first in line; written under
-                                     * the queue lock by whoever put it there */
+                                     * waiter became first in line, 0 while it has
+                                     * not; written under the queue lock by whoever
+                                     * put it there */
     char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread when it first waited,
                                             * refreshed at each deadlock check */
     _Atomic uint32_t cpu; /* 1 + the CPU this thread ran on when it last waited

@@ -33,17 +33,26 @@ inline unlock_queue() {
     qlock = false
 }
 
+/* enqueue(): a new waiter at the back; a woken one at the front, but
+ * behind those first in line before it: anywhere, as far as the model
+ * knows (it has no clock). */
 inline enqueue(id, front) {
+    pos = qlen;
     if
     :: front ->
-        j = qlen;
+        pos = 0;
         do
-        :: j > 0 -> queue[j] = queue[j - 1]; j--
-        :: else -> break
-        od;
-        queue[0] = id
-    :: else -> queue[qlen] = id
+        :: pos < qlen -> pos++
+        :: break
+        od
+    :: else
     fi;
+    j = qlen;
+    do
+    :: j > pos -> queue[j] = queue[j - 1]; j--
+    :: else -> break
+    od;
+    queue[pos] = id;
     qlen++
 }
 
@@ -65,7 +74,7 @@ inline dequeue(id) {
 
 proctype thread(byte id; bool timed) {
     byte iter = 0;
-    byte j, head;
+    byte j, pos, head;
     bool mine_woken, ok;
     do
     :: iter == ITER -> break
