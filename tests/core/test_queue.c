@@ -106,6 +106,13 @@ static bool first_since_then(const struct fmx_record *rec, uint32_t before)
     return t != 0 && (t & 1u) && t - before <= now_us() - before + 1u;
 }
 
+/* Queues the named waiters at the back, as new waiters, in that order. */
+static void queue_new(fast_mutex_t *m, const char *names)
+{
+    for (; *names != '\0'; names++)
+        enqueue(m, records_of[*names - 'A'], false);
+}
+
 /* Empties the queue, as releases would. */
 static void drain(fast_mutex_t *m)
 {
@@ -119,9 +126,7 @@ static void new_waiters_queue_at_the_back(void **state)
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
     uint32_t before = now_us();
-    enqueue(&m, A, false);
-    enqueue(&m, B, false);
-    enqueue(&m, C, false);
+    queue_new(&m, "ABC");
     assert_string_equal(order_of(&m), "ABC");
     /* Only the first is first in line, since it queued. */
     assert_true(first_since_then(A, before));
@@ -135,8 +140,7 @@ static void the_next_waiter_becomes_first_when_the_head_leaves(void **state)
 {
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
-    enqueue(&m, A, false);
-    enqueue(&m, B, false);
+    queue_new(&m, "AB");
     uint32_t before = now_us();
     assert_false(dequeue(&m, A));
     assert_string_equal(order_of(&m), "B");
@@ -151,9 +155,7 @@ static void a_woken_waiter_goes_back_in_front(void **state)
 {
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
-    enqueue(&m, A, false);
-    enqueue(&m, B, false);
-    enqueue(&m, C, false);
+    queue_new(&m, "ABC");
     first_since(A, 1001);
     dequeue(&m, A); /* woken */
     first_since(B, 2001);
@@ -172,10 +174,7 @@ static void woken_waiters_come_back_oldest_first(void **state)
 {
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
-    enqueue(&m, A, false);
-    enqueue(&m, B, false);
-    enqueue(&m, C, false);
-    enqueue(&m, D, false);
+    queue_new(&m, "ABCD");
     first_since(A, 1001);
     dequeue(&m, A);
     first_since(B, 2001);
@@ -190,8 +189,7 @@ static void woken_waiters_come_back_oldest_first(void **state)
 
     /* In the other order of coming back, the same queue. */
     drain(&m);
-    enqueue(&m, C, false);
-    enqueue(&m, D, false);
+    queue_new(&m, "CD");
     first_since(C, 3001);
     first_since(B, 2001);
     first_since(A, 1001);
