@@ -601,7 +601,7 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
             goto out;
         }
         /* Held: queue up.  A waiter woken to retry goes back to the front,
-         * keeping its place; a new one goes to the back. */
+         * keeping its place (see enqueue()); a new one goes to the back. */
         atomic_store_explicit(&rec->wake, FMX_WAKE_NONE, memory_order_relaxed);
         enqueue(m, rec, woken);
         /* Setting WAITERS while the lock is held makes its release take the
