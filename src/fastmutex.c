@@ -162,9 +162,9 @@ static bool first_before(const struct fmx_record *a, const struct fmx_record *b)
  * front of them all, the last one back made the oldest start its time in
  * line over when it left (dequeue()), again and again; one waiter was so
  * woken six times in 30 ms and never handed the lock.  Measured with
- * bench/ (9 interleaved rounds): max wait 3-28% shorter in long-constant
- * at 16 and 64 threads and short-constant at 64, throughput 0.97-1.01x
- * in all four workloads. */
+ * bench/ in four A/B runs of 9 to 41 interleaved rounds: max wait at 64
+ * threads 10-28% shorter, at 16 threads shorter in three runs of four;
+ * throughput 0.96-1.04x, within the spread of the rounds. */
 static void enqueue(fast_mutex_t *m, struct fmx_record *rec, bool at_front)
 {
     uint32_t link = fmx_record_link(rec);
