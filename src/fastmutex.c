@@ -413,10 +413,10 @@ static void begin_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site
     if (!fmx_diagnostics())
         return; /* the queue needs none of it */
     fmx_record_write_begin(rec);
-    rec->mutex = (uint64_t)(uintptr_t)m;
+    FMX_RECORD_STORE(rec->mutex, (uint64_t)(uintptr_t)m);
     rec->outer = (uint64_t)(uintptr_t)outer;
     rec->kind = outer != NULL ? FMX_KIND_WDM : FMX_KIND_FAST_MUTEX;
-    rec->site = (uint64_t)(uintptr_t)site;
+    FMX_RECORD_STORE(rec->site, (uint64_t)(uintptr_t)site);
     rec->wait_start_ns = fmx_now_ns();
     rec->owner_seen = (int32_t)owner_of(atomic_load_explicit(&m->word, memory_order_relaxed));
     atomic_store_explicit(&rec->deadlock, 0, memory_order_relaxed);
@@ -447,7 +447,7 @@ static void note_owner(struct fmx_record *rec, fast_mutex_t *m)
     prctl(PR_GET_NAME, name);
     fmx_record_write_begin(rec);
     rec->owner_seen = (int32_t)owner_of(atomic_load_explicit(&m->word, memory_order_relaxed));
-    memcpy(rec->thread_name, name, sizeof rec->thread_name);
+    fmx_record_set_name(rec, name);
     fmx_record_write_end(rec);
 }
 

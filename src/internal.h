@@ -44,6 +44,17 @@ FMX_HIDDEN struct fmx_record *fmx_own_record(void);
 FMX_HIDDEN struct fmx_record *fmx_record_of(int32_t tid);
 /* The record of thread `tid` while it waits for a mutex, or NULL. */
 FMX_HIDDEN struct fmx_record *fmx_waiting_record(int32_t tid);
+/* The fields that other threads of the process read from a record while
+ * its thread may change them (the thread id and name, the mutex waited
+ * for and the call site: the deadlock check and the spinners' holder
+ * lookup read them) are read and written with relaxed atomic accesses.
+ * The seqlock, or a check after the read, tells a reader that a value was
+ * torn or stale; the atomic accesses keep that race from being a data race
+ * in C11's sense, and from ThreadSanitizer's reports in users' programs. */
+#define FMX_RECORD_LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define FMX_RECORD_STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+FMX_HIDDEN void fmx_record_set_name(struct fmx_record *rec, const char name[FMX_THREAD_NAME_LEN]);
+FMX_HIDDEN void fmx_record_get_name(const struct fmx_record *rec, char name[FMX_THREAD_NAME_LEN]);
 /* Bracket every change to a record (the seqlock outside readers check). */
 FMX_HIDDEN void fmx_record_write_begin(struct fmx_record *rec);
 FMX_HIDDEN void fmx_record_write_end(struct fmx_record *rec);

@@ -89,9 +89,10 @@ static struct fmx_registry *get_registry(void);
 static void give_back_record(void *rec_ptr)
 {
     struct fmx_record *rec = rec_ptr;
+    static const char no_name[FMX_THREAD_NAME_LEN];
     fmx_record_write_begin(rec);
-    rec->tid = 0;
-    rec->thread_name[0] = '\0';
+    FMX_RECORD_STORE(rec->tid, 0);
+    fmx_record_set_name(rec, no_name);
     rec->acquired_mutex = 0;
     rec->acquired_site = 0;
     atomic_store_explicit(&rec->cpu, 0, memory_order_relaxed);
@@ -196,8 +197,8 @@ struct fmx_record *fmx_self_record(void)
     char name[FMX_THREAD_NAME_LEN] = "";
     prctl(PR_GET_NAME, name);
     fmx_record_write_begin(rec);
-    memcpy(rec->thread_name, name, sizeof rec->thread_name);
-    rec->tid = (int32_t)fast_mutex_self_();
+    fmx_record_set_name(rec, name);
+    FMX_RECORD_STORE(rec->tid, (int32_t)fast_mutex_self_());
     rec->next = rec->prev = 0;
     atomic_store_explicit(&rec->wake, FMX_WAKE_NONE, memory_order_relaxed);
     /* The CPU it runs on as it begins its first wait. */
@@ -230,7 +231,7 @@ struct fmx_record *fmx_record_of(int32_t tid)
     /* The slot may have been given back and claimed by another thread
      * since: then its tid says so.  Read while its owner may write it: a
      * stale answer is a wrong hint, never a wrong lock state. */
-    return rec != NULL && __atomic_load_n(&rec->tid, __ATOMIC_RELAXED) == tid ? rec : NULL;
+    return rec != NULL && FMX_RECORD_LOAD(rec->tid) == tid ? rec : NULL;
 }
 
 struct fmx_record *fmx_record_at(uint32_t link)
@@ -253,10 +254,22 @@ struct fmx_record *fmx_waiting_record(int32_t tid)
     struct fmx_record *recs = records(reg);
     uint32_t used = atomic_load_explicit(&reg->threads_used, memory_order_acquire);
     for (uint32_t i = 0; i < used && i < FMX_REGISTRY_THREADS; i++)
-        if (recs[i].tid == tid &&
+        if (FMX_RECORD_LOAD(recs[i].tid) == tid &&
             atomic_load_explicit(&recs[i].state, memory_order_acquire) == FMX_RECORD_WAITING)
             return &recs[i];
     return NULL;
+}
+
+void fmx_record_set_name(struct fmx_record *rec, const char name[FMX_THREAD_NAME_LEN])
+{
+    for (size_t i = 0; i < FMX_THREAD_NAME_LEN; i++)
+        FMX_RECORD_STORE(rec->thread_name[i], name[i]);
+}
+
+void fmx_record_get_name(const struct fmx_record *rec, char name[FMX_THREAD_NAME_LEN])
+{
+    for (size_t i = 0; i < FMX_THREAD_NAME_LEN; i++)
+        name[i] = FMX_RECORD_LOAD(rec->thread_name[i]);
 }
 
 void fmx_record_write_begin(struct fmx_record *rec)

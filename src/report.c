@@ -195,11 +195,11 @@ static void read_link(struct link *l, struct fmx_record *rec)
      * consistent copy of the fields we need. */
     for (;;) {
         uint32_t seq = atomic_load_explicit(&rec->seq, memory_order_acquire);
-        l->tid = rec->tid;
-        memcpy(l->thread_name, rec->thread_name, sizeof l->thread_name);
+        l->tid = FMX_RECORD_LOAD(rec->tid);
+        fmx_record_get_name(rec, l->thread_name);
         l->thread_name[sizeof l->thread_name - 1] = '\0';
-        l->mutex = (const void *)(uintptr_t)rec->mutex;
-        l->site = (const void *)(uintptr_t)rec->site;
+        l->mutex = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->mutex);
+        l->site = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->site);
         l->rec = rec;
         atomic_thread_fence(memory_order_acquire);
         if (!(seq & 1) && atomic_load_explicit(&rec->seq, memory_order_relaxed) == seq)

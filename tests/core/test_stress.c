@@ -62,6 +62,8 @@ struct shared_state {
     atomic_ulong wrong_owner; /* entries where the lock named someone else */
     atomic_ulong bad_returns; /* timed acquires that returned neither 0 nor ETIMEDOUT */
     atomic_ulong progress;  /* entries so far, for the stall watchdog */
+    atomic_int finished;    /* workers done: the main thread watches for a
+                             * stall until all are, then joins them */
     bool mixed;             /* whether workers also try and time out */
     pthread_barrier_t start; /* lets all workers go at once, so they overlap */
 };
@@ -160,6 +162,7 @@ static void *worker_main(void *arg)
         w->entries++;
         UNLOCK(&s->lock);
     }
+    atomic_fetch_add_explicit(&s->finished, 1, memory_order_release);
     return NULL;
 }
 
@@ -186,25 +189,20 @@ static void run_stress(int threads, int iterations, bool mixed)
     const uint64_t stall_limit_ns = 60ull * 1000000000u;
     unsigned long last_progress = 0;
     uint64_t last_change = core_now_ns();
-    for (int i = 0; i < threads; i++) {
-        for (;;) {
-            struct timespec soon = core_deadline_ms(200);
-            int rc = pthread_clockjoin_np(workers[i].thread, NULL, CLOCK_MONOTONIC, &soon);
-            if (rc == 0)
-                break;
-            assert_int_equal(rc, ETIMEDOUT);
-            unsigned long now_progress = atomic_load(&s->progress);
-            if (now_progress != last_progress) {
-                last_progress = now_progress;
-                last_change = core_now_ns();
-            } else if (core_now_ns() - last_change > stall_limit_ns) {
-                fail_msg("%s: no thread entered for 60 s after %lu entries; owner %d, "
-                         "inside %d",
-                         LOCK_NAME, now_progress, (int)LOCK_OWNER(&s->lock),
-                         (int)atomic_load(&s->inside));
-            }
+    while (atomic_load_explicit(&s->finished, memory_order_acquire) < threads) {
+        core_sleep_ms(20);
+        unsigned long now_progress = atomic_load(&s->progress);
+        if (now_progress != last_progress) {
+            last_progress = now_progress;
+            last_change = core_now_ns();
+        } else if (core_now_ns() - last_change > stall_limit_ns) {
+            fail_msg("%s: no thread entered for 60 s after %lu entries; owner %d, inside %d",
+                     LOCK_NAME, now_progress, (int)LOCK_OWNER(&s->lock),
+                     (int)atomic_load(&s->inside));
         }
     }
+    for (int i = 0; i < threads; i++)
+        assert_int_equal(pthread_join(workers[i].thread, NULL), 0);
 
     unsigned long entries = 0, timeouts = 0, failed_tries = 0;
     for (int i = 0; i < threads; i++) {

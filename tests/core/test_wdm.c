@@ -384,10 +384,12 @@ static void test_count_shows_waiters(void **state)
         assert_int_equal(pthread_create(&w[i].thread, NULL, wdm_waiter_main, &w[i]), 0);
         LONG expected = FM_LOCK_WAITER_INC * (i + 1);
         bool ok;
-        CORE_POLL_UNTIL(ok, fm.Count == expected, CORE_POLL_LIMIT_MS);
+        /* Read as a debugger would, while the waiters change it. */
+        CORE_POLL_UNTIL(ok, __atomic_load_n(&fm.Count, __ATOMIC_RELAXED) == expected,
+                        CORE_POLL_LIMIT_MS);
         if (!ok)
-            fail_msg("Count is %d with %d threads waiting, expected %d", (int)fm.Count, i + 1,
-                     (int)expected);
+            fail_msg("Count is %d with %d threads waiting, expected %d",
+                     (int)__atomic_load_n(&fm.Count, __ATOMIC_RELAXED), i + 1, (int)expected);
         /* Count shows the wait from its start, while the waiter may still
          * spin; a spinner may take the mutex ahead of a queued waiter
          * (barging), so wait until this one is queued and asleep before
