@@ -239,8 +239,7 @@ static void *guarded_counter(void *arg)
         if (i % 1000 == 999) {
             /* Hold it past the handoff bound, so that the waiter first in
              * line is handed it at this release. */
-            struct timespec hold = {0, 2000000};
-            nanosleep(&hold, NULL);
+            core_sleep_ms(2);
         } else {
             for (int spin = 0; spin < 100; spin++)
                 atomic_signal_fence(memory_order_seq_cst);

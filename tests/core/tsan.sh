@@ -7,17 +7,18 @@
 # atomically for this, see FMX_RECORD_LOAD in src/internal.h).
 # Not run here: core_registry (it forks from threads, which ThreadSanitizer
 # does not support) and the pthread build of the stress test.
-# usage: tsan.sh SOURCE_DIR BUILD_DIR
+# usage: tsan.sh CLANG SOURCE_DIR BUILD_DIR
 set -eu
-src=$1
-dir=$2
+clang=$1
+src=$2
+dir=$3
 tests="core_api core_queue core_wdm core_shared core_misuse core_stress_fastmutex core_handoff"
 
 # clang 14's ThreadSanitizer cannot start on kernels that randomize mmap
 # with more bits than it knows (vm.mmap_rnd_bits > 28): skip there, saying so.
 mkdir -p "$dir"
 printf 'int main(void) { return 0; }\n' >"$dir/probe.c"
-clang -fsanitize=thread "$dir/probe.c" -o "$dir/probe"
+"$clang" -fsanitize=thread "$dir/probe.c" -o "$dir/probe"
 if ! "$dir/probe" >"$dir/probe.log" 2>&1; then
     if grep -q "unexpected memory mapping" "$dir/probe.log"; then
         echo "tsan.sh: skipped: ThreadSanitizer cannot run on this kernel ($(head -1 "$dir/probe.log"))"
@@ -27,7 +28,7 @@ if ! "$dir/probe" >"$dir/probe.log" 2>&1; then
     exit 1
 fi
 
-cmake -S "$src" -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$src" -B "$dir" -DCMAKE_C_COMPILER="$clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS=-fsanitize=thread -DFASTMUTEX_BUILD_BENCH=OFF \
     >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
 # shellcheck disable=SC2086 # the list is meant to split
