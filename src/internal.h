@@ -58,6 +58,10 @@ FMX_HIDDEN void fmx_record_get_name(const struct fmx_record *rec, char name[FMX_
 /* Bracket every change to a record (the seqlock outside readers check). */
 FMX_HIDDEN void fmx_record_write_begin(struct fmx_record *rec);
 FMX_HIDDEN void fmx_record_write_end(struct fmx_record *rec);
+/* Writes the moment, and the clocks' offset, into the registry (if this
+ * process has one) just before the library aborts the process, so that a
+ * reader of the core knows how long each waiter had waited. */
+FMX_HIDDEN void fmx_registry_stamp(void);
 /* Copies m's name into buf ("" when unnamed); cheap when nothing is named. */
 FMX_HIDDEN void fmx_name_of(const void *m, char *buf, size_t size);
 FMX_HIDDEN void fmx_forget_name(const void *m);

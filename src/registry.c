@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -52,6 +53,19 @@ static struct fmx_name *names(struct fmx_registry *reg)
     return (struct fmx_name *)((char *)reg + reg->names_offset);
 }
 
+/* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: what turns a core file's
+ * modification time into the monotonic clock that waits are stamped in.
+ * Read between two monotonic readings, so the error is half their gap. */
+static int64_t realtime_offset_ns(void)
+{
+    struct timespec before, real, after;
+    clock_gettime(CLOCK_MONOTONIC, &before);
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &after);
+    uint64_t mono = fmx_timespec_ns(&before) + (fmx_timespec_ns(&after) - fmx_timespec_ns(&before)) / 2;
+    return (int64_t)(fmx_timespec_ns(&real) - mono);
+}
+
 /* Maps a fresh registry: a memfd that `fmx` can open through /proc/PID/fd,
  * or, if the kernel refuses one, private memory so that waiting still works
  * (unseen by the tools). */
@@ -80,11 +94,24 @@ static struct fmx_registry *map_registry(void)
     reg->pid = getpid();
     reg->records_offset = sizeof(struct fmx_registry);
     reg->names_offset = reg->records_offset + FMX_REGISTRY_THREADS * sizeof(struct fmx_record);
+    reg->realtime_offset_ns = realtime_offset_ns();
     registry_fd = fd;
     return reg;
 }
 
 static struct fmx_registry *get_registry(void);
+
+void fmx_registry_stamp(void)
+{
+    struct fmx_registry *reg = atomic_load_explicit(&registry, memory_order_acquire);
+    if (reg == NULL)
+        return; /* nothing waited or was named: a core has nothing to time */
+    /* Two threads may abort at once: atomic stores keep that race benign. */
+    __atomic_store_n(&reg->realtime_offset_ns, realtime_offset_ns(), __ATOMIC_RELAXED);
+    /* Relaxed: the process is about to stop; a reader sees this in the
+     * core, written before the dump. */
+    atomic_store_explicit(&reg->stamp_mono_ns, fmx_now_ns(), memory_order_relaxed);
+}
 
 static void give_back_record(void *rec_ptr)
 {

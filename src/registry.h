@@ -16,11 +16,12 @@
 #define FASTMUTEX_REGISTRY_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define FMX_REGISTRY_NAME "fastmutex-registry"
 #define FMX_REGISTRY_MAGIC 0x58544d46u /* "FMTX" */
-#define FMX_REGISTRY_VERSION 2u
+#define FMX_REGISTRY_VERSION 3u
 #define FMX_REGISTRY_THREADS 4096u /* records; a thread beyond that waits unrecorded */
 #define FMX_REGISTRY_NAMES 1024u   /* named mutexes */
 #define FMX_NAME_LEN 32u
@@ -93,7 +94,22 @@ struct fmx_registry {
     uint32_t pad;
     uint64_t records_offset;  /* from the start of the region */
     uint64_t names_offset;
+    /* A core dump has no "now"; these two let its reader find the moment
+     * of the dump, to tell how long each waiter had waited (version 3).
+     * A reader takes that moment, in CLOCK_MONOTONIC, as stamp_mono_ns
+     * when it is not 0, else as the core file's modification time (a
+     * CLOCK_REALTIME) minus realtime_offset_ns. */
+    int64_t realtime_offset_ns; /* CLOCK_REALTIME minus CLOCK_MONOTONIC in ns, written
+                                 * when the registry is made and again with each
+                                 * stamp, since NTP and suspend move it */
+    _Atomic uint64_t stamp_mono_ns; /* CLOCK_MONOTONIC in ns, written just before the
+                                     * library aborts the process (a misuse report, or
+                                     * FASTMUTEX_ON_DEADLOCK=abort); 0 until then */
 };
+
+_Static_assert(offsetof(struct fmx_registry, realtime_offset_ns) == 56 &&
+                   offsetof(struct fmx_registry, stamp_mono_ns) == 64,
+               "the core-time fields are read by other processes");
 
 #define FMX_REGISTRY_SIZE                                                                    \
     (sizeof(struct fmx_registry) + FMX_REGISTRY_THREADS * sizeof(struct fmx_record) +       \
@@ -101,6 +117,6 @@ struct fmx_registry {
 
 _Static_assert(sizeof(struct fmx_record) == 112, "record layout is read by other processes");
 _Static_assert(sizeof(struct fmx_name) == 40, "name layout is read by other processes");
-_Static_assert(sizeof(struct fmx_registry) == 56, "header layout is read by other processes");
+_Static_assert(sizeof(struct fmx_registry) == 72, "header layout is read by other processes");
 
 #endif /* FASTMUTEX_REGISTRY_H */

@@ -57,8 +57,12 @@ fast_mutex_report_hook_t fast_mutex_set_report_hook(fast_mutex_report_hook_t hoo
     return atomic_exchange(&report_hook, hook != NULL ? hook : write_to_stderr);
 }
 
+/* A fatal report stamps the registry before the hook runs: a hook may end
+ * the process itself, and the stamp must be in its core either way. */
 static void deliver(const struct report *r, bool fatal)
 {
+    if (fatal)
+        fmx_registry_stamp();
     atomic_load(&report_hook)(r->text, fatal);
     if (fatal)
         abort();

@@ -34,6 +34,16 @@ static inline uint64_t core_now_ns(void)
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+/* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns. */
+static inline int64_t core_realtime_offset_ns(void)
+{
+    struct timespec real, mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    return ((int64_t)real.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
+           ((int64_t)real.tv_nsec - (int64_t)mono.tv_nsec);
+}
+
 /* An absolute CLOCK_MONOTONIC time `ms` milliseconds from now; a negative
  * `ms` gives a time in the past. */
 static inline struct timespec core_deadline_ms(long ms)

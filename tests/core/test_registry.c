@@ -162,6 +162,13 @@ static void check_header(const struct mapped_registry *reg)
                 h->records_offset + (uint64_t)h->thread_capacity * h->record_size);
     assert_true(h->names_offset + (uint64_t)h->name_capacity * h->name_size <= reg->size);
     assert_true(reg->size >= FMX_REGISTRY_SIZE);
+    /* Nothing has aborted: no stamp.  The offset was taken when the
+     * registry was made; NTP may have moved the clocks a little since. */
+    assert_int_equal(atomic_load(&((struct fmx_registry *)h)->stamp_mono_ns), 0);
+    int64_t drift = h->realtime_offset_ns - core_realtime_offset_ns();
+    if (drift < -100000000 || drift > 100000000)
+        fail_msg("realtime_offset_ns %lld is %lld ns off the clocks' offset now",
+                 (long long)h->realtime_offset_ns, (long long)drift);
 }
 
 /* A thread that waits for a mutex and then keeps it until told to go.  It
@@ -477,6 +484,64 @@ static void expect_clean_exit(int status, const char *err)
         fail_msg("child exited with %d; stderr:\n%s", WEXITSTATUS(status), err);
 }
 
+/* ---- the stamp a core's reader takes "now" from ---- */
+
+static uint64_t stamp_lower_bound;
+
+/* The report hook of the aborting child: the library has stamped the
+ * registry by now, just before it aborts.  Exits with 0 when the stamp
+ * lies between the test's start and now and the offset is the clocks'. */
+static void check_stamp_hook(const char *report, bool fatal)
+{
+    (void)report;
+    struct mapped_registry reg;
+    if (!fatal || !map_registry(&reg))
+        _exit(71);
+    uint64_t stamp = atomic_load(&((struct fmx_registry *)reg.header)->stamp_mono_ns);
+    uint64_t now = core_now_ns();
+    int64_t drift = reg.header->realtime_offset_ns - core_realtime_offset_ns();
+    if (stamp < stamp_lower_bound || stamp > now) {
+        fprintf(stderr, "stamp_mono_ns %llu is not within [%llu, %llu]\n", (unsigned long long)stamp,
+                (unsigned long long)stamp_lower_bound, (unsigned long long)now);
+        _exit(72);
+    }
+    if (drift < -10000000 || drift > 10000000) {
+        fprintf(stderr, "realtime_offset_ns is %lld ns off\n", (long long)drift);
+        _exit(73);
+    }
+    _exit(0);
+}
+
+static fast_mutex_t stamped_mutex = FAST_MUTEX_INITIALIZER;
+
+static void abort_with_stamp_body(void)
+{
+    /* A name makes the registry without any wait. */
+    fast_mutex_set_name(&stamped_mutex, "stamped");
+    struct mapped_registry reg;
+    if (!map_registry(&reg))
+        _exit(74);
+    if (atomic_load(&((struct fmx_registry *)reg.header)->stamp_mono_ns) != 0)
+        _exit(75);
+    unmap_registry(&reg);
+    stamp_lower_bound = core_now_ns();
+    fast_mutex_set_report_hook(check_stamp_hook);
+    fast_mutex_acquire(&stamped_mutex);
+    fast_mutex_acquire(&stamped_mutex); /* misuse: reported, stamped, aborted */
+    _exit(76);
+}
+
+/* A misuse report that aborts leaves the moment in the registry, for a
+ * reader of the core (the deadlock abort shares the path; the fmx core
+ * tests check it through a core). */
+static void test_abort_stamps_registry(void **state)
+{
+    (void)state;
+    char err[4096];
+    int status = run_in_child(abort_with_stamp_body, err, sizeof err);
+    expect_clean_exit(status, err);
+}
+
 /* ---- fork from a thread that has a record ---- */
 
 static fast_mutex_t fork_mutex = FAST_MUTEX_INITIALIZER;
@@ -761,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_wdm_waiting_record),
         cmocka_unit_test(test_names_in_registry),
         cmocka_unit_test(test_fork_from_thread_with_record),
+        cmocka_unit_test(test_abort_stamps_registry),
         cmocka_unit_test(test_concurrent_first_waits_get_own_records),
         cmocka_unit_test(test_thread_beyond_capacity_still_waits),
     };

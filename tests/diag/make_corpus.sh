@@ -42,18 +42,18 @@ done
 python3 - "$WORK" "$OUT" <<'EOF'
 import struct, sys
 work, out = sys.argv[1:]
-HEADER = "<IIIIIIIIiIQQ"  # struct fmx_registry
+HEADER = "<IIIIIIIIiIQQqQ"  # struct fmx_registry
 for mode in ("hold", "deadlock"):
     full = open(f"{work}/{mode}.full", "rb").read()
     (magic, version, hsize, rsize, nsize, tcap, ncap, used, pid, pad,
-     roff, noff) = struct.unpack_from(HEADER, full)
+     roff, noff, offset, stamp) = struct.unpack_from(HEADER, full)
     records = full[roff:roff + used * rsize]
     names = [full[noff + i * nsize:noff + (i + 1) * nsize] for i in range(ncap)]
     names = [n for n in names if any(n[:8])] + [bytes(nsize)]
     new_roff = hsize
     new_noff = hsize + used * rsize
     header = struct.pack(HEADER, magic, version, hsize, rsize, nsize, used, len(names), used,
-                         pid, pad, new_roff, new_noff)
+                         pid, pad, new_roff, new_noff, offset, stamp)
     compact = header + records + b"".join(names)
     open(f"{out}/{mode}-valid", "wb").write(compact)
     # Truncated: inside the header, inside the records, inside the names.

@@ -40,6 +40,8 @@ static void make_image(struct image *img)
     img->header.pid = 4242;
     img->header.records_offset = offsetof(struct image, records);
     img->header.names_offset = offsetof(struct image, names);
+    img->header.realtime_offset_ns = -5;
+    img->header.stamp_mono_ns = 987654321;
 
     struct fmx_record *waiting = &img->records[0];
     waiting->seq = 4;
@@ -79,6 +81,8 @@ static void test_valid_image(void **state)
     assert_int_equal(open_image(&img, sizeof img, &reader, why), 0);
     assert_int_equal(reader.layout.records, 2);
     assert_int_equal(reader.layout.pid, 4242);
+    assert_int_equal(reader.layout.realtime_offset_ns, -5);
+    assert_int_equal(reader.layout.stamp_mono_ns, 987654321);
 
     assert_int_equal(fmx_registry_record(&reader, 0, &w), FMX_RECORD_READ_WAITING);
     assert_int_equal(w.tid, 4244);
@@ -137,7 +141,7 @@ static void expect_refused(void (*spoil)(struct image *), const char *word)
 
 static void bad_magic(struct image *img) { img->header.magic ^= 1; }
 static void bad_version(struct image *img) { img->header.version = FMX_REGISTRY_VERSION + 1; }
-static void bad_header_size(struct image *img) { img->header.header_size = 48; }
+static void bad_header_size(struct image *img) { img->header.header_size = 56; }
 static void bad_record_size(struct image *img) { img->header.record_size = 8; }
 static void bad_name_size(struct image *img) { img->header.name_size = 0xffffffff; }
 static void too_many_used(struct image *img) { img->header.threads_used = THREADS + 1; }

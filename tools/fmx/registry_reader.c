@@ -135,6 +135,8 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
         .records_offset = records_offset,
         .names_offset = names_offset,
         .pid = pid,
+        .realtime_offset_ns = (int64_t)get_u64(image, offsetof(struct fmx_registry, realtime_offset_ns)),
+        .stamp_mono_ns = get_u64(image, offsetof(struct fmx_registry, stamp_mono_ns)),
     };
     return 0;
 }

@@ -33,6 +33,8 @@ struct fmx_registry_layout {
     uint64_t records_offset;
     uint64_t names_offset;
     int32_t pid;           /* the process that made it, as it says */
+    int64_t realtime_offset_ns; /* as written; any value is possible */
+    uint64_t stamp_mono_ns;     /* 0 when the library never stamped it */
 };
 
 /* A registry that has been found and checked.  `image` is our own copy of
