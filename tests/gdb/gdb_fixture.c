@@ -95,15 +95,18 @@ static void start(void *(*body)(void *))
 }
 
 /* Where the tests stop the program: one function per state, so that a
- * breakpoint on its marker line is reached once. */
+ * breakpoint on its marker line is reached once, after the "ready" line is
+ * out. */
+static volatile int points_reached;
+
 static void ready_point(void)
 {
-    fflush(stdout); /* FMX-BREAK-READY */
+    points_reached++; /* FMX-BREAK-READY */
 }
 
 static void quiet_point(void)
 {
-    fflush(stdout); /* FMX-BREAK-QUIET */
+    points_reached++; /* FMX-BREAK-QUIET */
 }
 
 static int hold(void)
@@ -124,6 +127,7 @@ static int hold(void)
     printf("ready pid=%d owner=%d waiter=%d wdm_waiter=%d held=%p free=%p wdm=%p\n", (int)getpid(),
            (int)owner_tid, (int)waiter_tid, (int)wdm_waiter_tid, (void *)&held_mutex,
            (void *)&free_mutex, (void *)&wdm_mutex);
+    fflush(stdout);
     ready_point();
     sleep_for_ever();
     return 0;
@@ -134,6 +138,7 @@ static int quiet(void)
     fast_mutex_acquire(&free_mutex);
     fast_mutex_release(&free_mutex);
     printf("ready pid=%d\n", (int)getpid());
+    fflush(stdout);
     quiet_point();
     return 0;
 }

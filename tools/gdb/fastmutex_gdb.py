@@ -31,6 +31,11 @@ class FmxError(Exception):
     """A condition to report to the user in one line."""
 
 
+class NoRegistry(FmxError):
+    """The process has made no registry: none of its threads has waited for
+    a fastmutex, and no mutex has a name."""
+
+
 # ---------------------------------------------------------------------------
 # Layout, from the debug info.
 
@@ -129,8 +134,8 @@ class Registry:
         self.kinds = enum_values("enum fmx_mutex_kind")
         self.address = int(registry_symbol().value())
         if self.address == 0:
-            raise FmxError("no fastmutex registry in this process: no thread has waited "
-                           "for a fastmutex and no mutex has a name")
+            raise NoRegistry("no fastmutex registry in this process: no thread has waited "
+                             "for a fastmutex and no mutex has a name")
         self._read_header()
         self._read_records()
         self._read_names()
@@ -223,11 +228,11 @@ class Registry:
 
 
 def try_registry():
-    """The registry, or None and why not."""
+    """The registry, or None and the error that says why not."""
     try:
         return Registry(), None
     except FmxError as err:
-        return None, str(err)
+        return None, err
 
 
 # ---------------------------------------------------------------------------
@@ -407,18 +412,20 @@ def static_line(site):
     return sal.symtab.filename, sal.line, innermost_function(site - 1) or ""
 
 
-def symbol_offset(pc):
+def symbol_offset(pc, return_address=True):
     """"function+0xoff" of an address, from the ELF symbol table as fmx
-    reads it (so a call in the part GCC moved out of line is in
-    "f.cold"), or None."""
+    reads it (a call in the part GCC moved out of line is in "f.cold",
+    which gdb shows as "f[cold]"), or None.  A return address is looked up
+    one byte back: a call that ends a function returns to the next one."""
+    lookup = pc - 1 if return_address else pc
     try:
-        text = gdb.execute("info symbol 0x%x" % pc, to_string=True)
+        text = gdb.execute("info symbol 0x%x" % lookup, to_string=True)
     except gdb.error:
         return None
     match = re.match(r"(\S+)(?: \+ (\d+))? in section", text)
     if match is None:
         return None
-    return "%s+0x%x" % (match.group(1), int(match.group(2) or 0))
+    return "%s+0x%x" % (match.group(1), int(match.group(2) or 0) + pc - lookup)
 
 
 def format_site(site, tid=None):
@@ -435,7 +442,7 @@ def format_site(site, tid=None):
     path, number, function = line
     text += " %s:%d" % (os.path.basename(path), number)
     symbol = where.split("+")[0] if where else ""
-    if function and not (symbol == function or symbol.startswith(function + ".")):
+    if function and symbol != function and not symbol.startswith((function + ".", function + "[")):
         text += " (in %s, inlined)" % function
     return text
 
@@ -550,6 +557,9 @@ class FastMutexPrinter:
         yield "Owner", format_owner(owner, registry)
         yield "Contention", str(int(self.value["contention"]))
         yield "Name", mutex_name(registry, address) or "none"
+        if isinstance(why, NoRegistry):
+            yield "Waiters", "0"
+            return
         if registry is None:
             yield "Waiters", "unknown (%s)" % why if why else "unknown (not in memory)"
             return
@@ -695,7 +705,7 @@ def mutex_value(expression):
         basic = value.type.strip_typedefs()
     tag = basic.tag if basic.code == gdb.TYPE_CODE_STRUCT else None
     if tag not in ("fast_mutex", "_FAST_MUTEX") or value.address is None:
-        raise FmxError("mutex: '%s' is a %s, not a fast_mutex_t or FAST_MUTEX in memory (or a "
+        raise FmxError("mutex: '%s' is of type %s, not a fast_mutex_t or FAST_MUTEX in memory (or a "
                        "pointer to one); for an address write *(fast_mutex_t *)ADDR"
                        % (expression, value.type))
     return value, tag == "_FAST_MUTEX"
@@ -753,6 +763,9 @@ Windows reads them."""
         gdb.write("%sContention:   %d\n" % (indent, int(lock["contention"])))
 
     def show_waiters(self, registry, why, address):
+        if isinstance(why, NoRegistry):
+            gdb.write("  Waiters:      0\n")
+            return
         if registry is None:
             gdb.write("  Waiters:      unknown (%s)\n" % why)
             return
@@ -851,7 +864,7 @@ the selected thread."""
 
     def show_frame(self, number, frame, inlined):
         pc = frame.pc()
-        where = symbol_offset(pc) or "??"
+        where = symbol_offset(pc, number > 0 and frame.newer().type() != gdb.SIGTRAMP_FRAME) or "??"
         sal = frame.find_sal()
         if sal.symtab is not None:
             place = "%s:%d" % (sal.symtab.filename, sal.line)
