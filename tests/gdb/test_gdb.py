@@ -442,7 +442,8 @@ def case_autoload(run):
                            "-L" + libdir, "-lfastmutex", "-pthread", "-Wl,-rpath," + libdir],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
     check(done.returncode == 0, "building against the installed library", done.stdout.decode())
-    where = ["set auto-load scripts-directory " + scripts, "set auto-load safe-path " + prefix]
+    # The two lines fmx(1) tells users of a prefix other than /usr to add.
+    where = ["add-auto-load-scripts-directory " + scripts, "add-auto-load-safe-path " + prefix]
     out = run.gdb(program, ["info auto-load python-scripts", "p held_mutex", "fmx waiters"],
                   source=False, before=where, run_args=["hold"], breakpoint="FMX-BREAK-READY")
     no_traceback(out)
@@ -450,6 +451,19 @@ def case_autoload(run):
     check(re.search(r"Yes\s+%s" % re.escape(script), out), "gdb auto-loaded the script", out)
     check_fast_mutex_printer(out, v)
     check_waiters(out, v, run.args, live=True)
+    # Installed for /usr (as a package would, through DESTDIR), the script
+    # lands in /usr/share/gdb/auto-load, under the library's own path: where
+    # an unmodified Debian gdb looks, as it finds glibc's printers.
+    destdir = os.path.join(run.work, "destdir")
+    done = subprocess.run(["cmake", "--install", run.args.build, "--prefix", "/usr"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT,
+                          env=dict(os.environ, DESTDIR=destdir))
+    check(done.returncode == 0, "cmake --install with DESTDIR", done.stdout.decode())
+    usr_lib = [os.path.join(d, f)[len(destdir):] for d, _, fs in os.walk(destdir) for f in fs
+               if re.fullmatch(r"libfastmutex\.so\.\d+\.\d+\.\d+", f)]
+    check(len(usr_lib) == 1 and usr_lib[0].startswith("/usr/"), "the library under /usr")
+    debian = destdir + "/usr/share/gdb/auto-load" + usr_lib[0] + "-gdb.py"
+    check(os.path.isfile(debian), "the script at %s" % debian)
     # Outside the safe path gdb refuses it, as it does any script.
     out = run.gdb(program, ["fmx waiters"], source=False, before=where[:1],
                   run_args=["hold"], breakpoint="FMX-BREAK-READY")
