@@ -451,6 +451,20 @@ def case_autoload(run):
     check(re.search(r"Yes\s+%s" % re.escape(script), out), "gdb auto-loaded the script", out)
     check_fast_mutex_printer(out, v)
     check_waiters(out, v, run.args, live=True)
+    # A library stripped of its debug info (as a package ships it without
+    # its -dbg file) leaves the extension without the registry's layout: it
+    # says so in one line, and the printers still show the mutex itself.
+    done = subprocess.run(["strip", "--strip-debug", libs[0]], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=TIMEOUT)
+    check(done.returncode == 0, "strip", done.stdout.decode())
+    out = run.gdb(program, ["fmx waiters", "p held_mutex"], source=False, before=where,
+                  run_args=["hold"], breakpoint="FMX-BREAK-READY")
+    no_traceback(out)
+    check("fmx: the type 'struct fmx_registry' is not in this program's debug info" in out,
+          "fmx waiters without the library's debug info", out)
+    check(re.search(r"= fast_mutex_t = \{State = held, WAITERS, Owner = \d+ \(GdbOwner\), "
+                    r"Contention = 1, Name = unknown, Waiters = unknown \(the type", out),
+          "p held_mutex without the library's debug info", out)
     # Installed for /usr (as a package would, through DESTDIR), the script
     # lands in /usr/share/gdb/auto-load, under the library's own path: where
     # an unmodified Debian gdb looks, as it finds glibc's printers.

@@ -556,7 +556,8 @@ class FastMutexPrinter:
         yield "State", state + (",%s" % flags_text(word) if word & ~FAST_MUTEX_OWNER_MASK else "")
         yield "Owner", format_owner(owner, registry)
         yield "Contention", str(int(self.value["contention"]))
-        yield "Name", mutex_name(registry, address) or "none"
+        known = registry is not None or isinstance(why, NoRegistry)
+        yield "Name", (mutex_name(registry, address) or "none") if known else "unknown"
         if isinstance(why, NoRegistry):
             yield "Waiters", "0"
             return
