@@ -818,7 +818,11 @@ the selected thread."""
             state, switches, user, kernel = figures
             gdb.write("  State:        %s (%s), %d context switches, user %.3fs, kernel %.3fs\n"
                       % (state, STATE_WORDS.get(state, "unknown"), switches, user, kernel))
-        if registry is None:
+        else:
+            gdb.write("  State:        - (%s)\n" % ("unknown" if is_live() else "not in a core file"))
+        if isinstance(why, NoRegistry):
+            gdb.write("  Waiting:      not for a fastmutex\n")
+        elif registry is None:
             gdb.write("  Waiting:      unknown (%s)\n" % why)
         else:
             self.show_wait(registry, tid)
