@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,30 +75,59 @@ static void set_core_now(struct fmx_target *target)
     }
 }
 
-/* Says, in one line, why the core's executable gives no symbols.  The
- * executable is the module mapped at the entry point. */
-static void check_executable(struct fmx_target *target, const char *exe, bool *exe_trouble)
+/* Says, in one line, why the core's executable gives no symbols; the
+ * executable is the module mapped at the entry point.  `exe` is an --exe
+ * already found not to match, or NULL. */
+static void check_executable(struct fmx_target *target, const char *exe, const char *exe_why,
+                             bool *exe_trouble)
 {
     const struct fmx_core *core = target->core;
+    const char *what = "showing what can be shown without its symbols";
     char why[256];
-    if (core->entry == 0 || fmx_symbolizer_has_file(target->symbols, core->entry, why, sizeof why))
+    bool found = core->entry == 0 || fmx_symbolizer_has_file(target->symbols, core->entry, why, sizeof why);
+    if (found && exe == NULL)
         return;
     *exe_trouble = true;
-    const char *what = "showing what can be shown without its symbols";
     if (exe != NULL)
         fprintf(stderr, "fmx: %s is not the executable core %s was made from (%s); %s\n", exe,
-                target->core_path, why, what);
+                target->core_path, exe_why, found ? "using the one the core names" : what);
     else if (core->exe[0] != '\0' && access(core->exe, F_OK) != 0)
         fprintf(stderr, "fmx: the executable of core %s, %s, is missing (give it with --exe); %s\n",
                 target->core_path, core->exe, what);
     else if (core->exe[0] != '\0')
         fprintf(stderr,
-                "fmx: %s is not the executable core %s was made from (%s; give the right one with "
-                "--exe); %s\n",
-                core->exe, target->core_path, why, what);
+                "fmx: %s is not the executable core %s was made from (its build ID differs; give the right "
+                "one with --exe); %s\n",
+                core->exe, target->core_path, what);
     else
         fprintf(stderr, "fmx: the executable of core %s cannot be found (%s; give it with --exe); %s\n",
                 target->core_path, why, what);
+}
+
+/* Reads the core's modules: with `exe` for the executable when it is the
+ * one that was dumped (libdwfl takes a file it is given as it is), else
+ * as the core's notes name them. */
+static void open_core_symbols(struct fmx_target *target, const char *exe, bool *exe_trouble)
+{
+    Elf *elf = target->core->elf;
+    char why[256];
+    target->symbols = fmx_symbolizer_open_core(elf, NULL, target->symbols_why, sizeof target->symbols_why);
+    if (target->symbols == NULL) {
+        fprintf(stderr, "fmx: %s: cannot read its modules (%s); showing addresses without symbols\n",
+                target->core_path, target->symbols_why);
+        *exe_trouble = true;
+        return;
+    }
+    if (exe != NULL && !fmx_symbolizer_file_matches(target->symbols, target->core->entry, exe, why, sizeof why)) {
+        check_executable(target, exe, why, exe_trouble);
+        return;
+    }
+    if (exe != NULL) {
+        fmx_symbolizer_close(target->symbols);
+        target->symbols = fmx_symbolizer_open_core(elf, exe, target->symbols_why, sizeof target->symbols_why);
+    }
+    if (target->symbols != NULL)
+        check_executable(target, NULL, NULL, exe_trouble);
 }
 
 int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_target *target,
@@ -127,15 +157,7 @@ int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_targ
         return err;
     }
     set_core_now(target);
-    target->symbols = fmx_symbolizer_open_core(target->core->elf, exe, target->symbols_why,
-                                               sizeof target->symbols_why);
-    if (target->symbols == NULL) {
-        fprintf(stderr, "fmx: %s: cannot read its modules (%s); showing addresses without symbols\n",
-                core_path, target->symbols_why);
-        *exe_trouble = true;
-        return 0;
-    }
-    check_executable(target, exe, exe_trouble);
+    open_core_symbols(target, exe, exe_trouble);
     return 0;
 }
 

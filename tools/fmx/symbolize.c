@@ -2,11 +2,14 @@
 #include "symbolize.h"
 
 #include <dwarf.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct fmx_symbolizer {
     Dwfl *dwfl;
@@ -112,6 +115,32 @@ bool fmx_symbolizer_has_file(struct fmx_symbolizer *sym, uint64_t address, char 
         return false;
     }
     return true;
+}
+
+bool fmx_symbolizer_file_matches(struct fmx_symbolizer *sym, uint64_t address, const char *path, char *why,
+                                 size_t whylen)
+{
+    Dwfl_Module *mod = dwfl_addrmodule(sym->dwfl, address);
+    const unsigned char *want;
+    GElf_Addr vaddr;
+    int want_len = mod != NULL ? dwfl_module_build_id(mod, &want, &vaddr) : 0;
+    if (want_len <= 0)
+        return true; /* the process's build ID is unknown: nothing to hold the file to */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return false;
+    }
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    const void *have;
+    ssize_t have_len = elf != NULL ? dwelf_elf_gnu_build_id(elf, &have) : -1;
+    bool same = have_len == want_len && memcmp(want, have, (size_t)want_len) == 0;
+    if (!same)
+        snprintf(why, whylen, "%s", have_len > 0 ? "its build ID differs" : "it has no build ID");
+    if (elf != NULL)
+        elf_end(elf);
+    close(fd);
+    return same;
 }
 
 Dwfl *fmx_symbolizer_dwfl(struct fmx_symbolizer *sym)

@@ -51,6 +51,12 @@ void fmx_symbolizer_close(struct fmx_symbolizer *sym);
  * file that was mapped (its build ID differs). */
 bool fmx_symbolizer_has_file(struct fmx_symbolizer *sym, uint64_t address, char *why, size_t whylen);
 
+/* Whether the file at `path` is the one the process had mapped at
+ * `address`: their build IDs agree (true too when the process's is not
+ * known).  False with a reason otherwise. */
+bool fmx_symbolizer_file_matches(struct fmx_symbolizer *sym, uint64_t address, const char *path, char *why,
+                                 size_t whylen);
+
 /* The libdwfl session, for the data-symbol lookups of datasym.c. */
 Dwfl *fmx_symbolizer_dwfl(struct fmx_symbolizer *sym);
 
