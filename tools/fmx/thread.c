@@ -76,6 +76,46 @@ static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_th
     }
 }
 
+/* A mutex some thread waits for, and how many do. */
+struct waited_mutex {
+    struct fmx_waiter first; /* a waiter of it, which names it */
+    unsigned waiters;
+};
+
+/* Lists the mutexes that thread `tid` holds and others wait for: the
+ * owner's side of a hang.  The owner is read from each lock word. */
+static void print_held(struct fmx_target *target, pid_t tid)
+{
+    enum { MAX_HELD = 64 };
+    struct waited_mutex held[MAX_HELD];
+    size_t count = 0;
+    for (uint32_t slot = 0; slot < target->registry.layout.records; slot++) {
+        struct fmx_waiter rec;
+        struct fmx_owner owner;
+        if (fmx_registry_record(&target->registry, slot, &rec) != FMX_RECORD_READ_WAITING)
+            continue;
+        size_t i = 0;
+        while (i < count && held[i].first.mutex != rec.mutex)
+            i++;
+        if (i < count) {
+            held[i].waiters++;
+            continue;
+        }
+        fmx_find_owner(target, &rec, &owner);
+        if (owner.tid == tid && owner.from_lock && count < MAX_HELD)
+            held[count++] = (struct waited_mutex){.first = rec, .waiters = 1};
+    }
+    for (size_t i = 0; i < count; i++) {
+        fmx_display_name name;
+        char text[512];
+        fmx_waiter_mutex_name(target, &held[i].first, &name);
+        fmx_format_target_mutex(target, fmx_waiter_mutex_address(&held[i].first), name, text, sizeof text);
+        printf("  %-14s%s %s, %u waiter%s\n", i == 0 ? "Holds:" : "",
+               held[i].first.kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t", text, held[i].waiters,
+               held[i].waiters == 1 ? "" : "s");
+    }
+}
+
 /* Prints one frame and, when its address lies in inlined code, the
  * inlined calls, innermost first, as debuggers list inline frames. */
 static void print_frame(int number, const struct fmx_location *loc)
@@ -208,6 +248,7 @@ int fmx_thread_main(int argc, char **argv)
         goto out;
     }
     print_wait(&target, tid, &info);
+    print_held(&target, tid);
     /* The registry part is out before ptrace is tried, whatever it says. */
     fflush(stdout);
     status = print_stack(&target, tid, &info);
