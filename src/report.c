@@ -4,12 +4,15 @@
  * (the default hook writes it to stderr with one write), so reports of
  * several threads do not interleave. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -227,6 +230,35 @@ __attribute__((constructor)) static void report_setup(void)
     pthread_atfork(NULL, NULL, check_lock_after_fork_in_child);
 }
 
+/* Whether thread `tid` still exists: of this process, or for a
+ * process-shared mutex of any.  Signal 0 checks without sending. */
+static bool thread_exists(int32_t tid, bool shared)
+{
+    long result = shared ? kill(tid, 0) : syscall(SYS_tgkill, getpid(), tid, 0);
+    return result == 0 || errno != ESRCH;
+}
+
+/* The last mutex reported held by an exited owner, and that owner, so
+ * that the waiters' repeated checks report it once (under check_lock). */
+static const void *orphan_reported;
+static int32_t orphan_owner_reported;
+
+/* Reports, once, that the thread of `waiter` waits for a mutex whose owner
+ * has exited without letting it go: the wait can never end. */
+static void report_exited_owner(const struct link *waiter, int32_t owner)
+{
+    struct report r = {.len = 0};
+    add(&r, "fastmutex: ");
+    add_mutex(&r, waiter->mutex);
+    add(&r, ": owner %d exited while holding it\n", owner);
+    add(&r, "  thread %d (%s) waits for it\n    called from ", waiter->tid, waiter->thread_name);
+    add_site(&r, waiter->site);
+    add(&r, "\n");
+    if (on_deadlock == ON_DEADLOCK_ABORT)
+        add(&r, "  FASTMUTEX_ON_DEADLOCK=abort: aborting\n");
+    deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
+}
+
 bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
 {
     struct link chain[MAX_CYCLE];
@@ -234,6 +266,7 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     read_link(&chain[n++], self);
     const fast_mutex_t *waited = m;
     bool cycle = false;
+    int32_t exited_owner = 0;
     pthread_mutex_lock(&check_lock);
     while (n < MAX_CYCLE) {
         /* The mutex stays valid: a thread is blocked waiting for it. */
@@ -249,8 +282,18 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
             break;
         }
         struct fmx_record *rec = fmx_waiting_record(owner);
-        if (rec == NULL)
-            break; /* the owner runs, or waits for something else */
+        if (rec == NULL) {
+            /* The owner runs, waits for something else, or is gone. */
+            bool shared = atomic_load_explicit(&((fast_mutex_t *)waited)->queue, memory_order_relaxed) ==
+                          FAST_MUTEX_SHARED_QUEUE;
+            if (!thread_exists(owner, shared) &&
+                (orphan_reported != waited || orphan_owner_reported != owner)) {
+                exited_owner = owner;
+                orphan_reported = waited;
+                orphan_owner_reported = owner;
+            }
+            break;
+        }
         read_link(&chain[n], rec);
         waited = chain[n].mutex;
         n++;
@@ -260,6 +303,8 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
         for (int i = 0; i < n; i++)
             atomic_store_explicit(&chain[i].rec->deadlock, 1, memory_order_relaxed);
     pthread_mutex_unlock(&check_lock);
+    if (exited_owner != 0)
+        report_exited_owner(&chain[n - 1], exited_owner);
     if (!first)
         return cycle;
 

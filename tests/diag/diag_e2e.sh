@@ -334,9 +334,9 @@ $report"
     # fmx sees both waits, each marked by the deadlock check.
     run_fmx waiters "$F_pid"
     [[ $RC -eq 0 ]] || fail "fmx waiters exited $RC: $ERR"
-    expect_in "$(row_of "$F_a")" "$F_lock_b (LockB)  $F_b (DeadlockB)" "DeadlockA's row"
+    expect_in "$(row_of "$F_a")" "$F_lock_b (LockB) <lock_b>  $F_b (DeadlockB)" "DeadlockA's row"
     expect_in "$(row_of "$F_a")" "diag_fixture.c:$ab_line" "DeadlockA's site"
-    expect_in "$(row_of "$F_b")" "$F_lock_a (LockA)  $F_a (DeadlockA)" "DeadlockB's row"
+    expect_in "$(row_of "$F_b")" "$F_lock_a (LockA) <lock_a>  $F_a (DeadlockA)" "DeadlockB's row"
     expect_in "$(row_of "$F_b")" "diag_fixture.c:$ba_line" "DeadlockB's site"
     expect_in "$OUT" "Deadlock: the deadlock check found a cycle through" "deadlock line"
     expect_in "$OUT" "$F_a (DeadlockA)" "deadlock line, DeadlockA"
@@ -413,12 +413,20 @@ case_errors() {
         expect_error "is not a process id"
     done
     run_fmx thread -1 5
-    expect_error "'-1' is not a process id"
+    expect_error "unknown option '-1'"
     run_fmx thread 1 x
     expect_error "'x' is not a thread id"
     run_fmx waiters --frobnicate
     expect_error "unknown option"
     run_fmx mutex 1
+    expect_error "usage: fmx mutex"
+    run_fmx waiters --exe /bin/true
+    expect_error "--exe goes with --core"
+    run_fmx waiters --core "$WORK/core" 1
+    expect_error "a core and process ids do not go together"
+    run_fmx thread --core
+    expect_error "option needs a value"
+    run_fmx mutex --core "$WORK/core" 1 0x10
     expect_error "usage: fmx mutex"
 }
 
@@ -477,6 +485,317 @@ case_man_page() {
         [[ $(cat "$doc/fmx.1") == *"$(cat "$WORK/demo")"* ]] ||
             fail "the DEMO section of fmx.1 differs from doc/fmx-demo.txt: merge it again"
     fi
+}
+
+# ---- cores (issue 15) ----
+
+# Takes a core of running process $1 with gdb's gcore into $2.
+take_gcore() {
+    gcore -o "$2" "$1" >"$WORK/gcore.log" 2>&1 || fail "gcore failed: $(cat "$WORK/gcore.log")"
+    mv "$2.$1" "$2"
+}
+
+# The Waited column of thread $1's row in $OUT, in ms.
+waited_ms_of() {
+    duration_ms "$(awk '{print $9}' <<<"$(row_of "$1")")"
+}
+
+need_gcore() {
+    command -v gcore >/dev/null || { echo "gcore (gdb) is not installed"; exit 77; }
+}
+
+case_core_gcore() {
+    need_gcore
+    local wait_line before after in_core
+    wait_line=$(line_of FMX-SITE-WAIT)
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+
+    # The time waited in the core lies between what the live view said
+    # just before the dump and just after it, and within 1 s of the dump.
+    run_fmx waiters "$F_pid"
+    before=$(waited_ms_of "$F_waiter")
+    take_gcore "$F_pid" "$WORK/core"
+    run_fmx waiters "$F_pid"
+    after=$(waited_ms_of "$F_waiter")
+    kill -KILL "$F_pid"
+
+    run_fmx waiters --core "$WORK/core"
+    [[ $RC -eq 0 && -z $ERR ]] || fail "fmx waiters --core exited $RC: $ERR"
+    expect_in "$OUT" "2 threads waiting." "count line"
+    local row
+    row=$(row_of "$F_waiter")
+    [[ $(awk '{print $1, $2, $3, $5, $8}' <<<"$row") == "diag_fixture $F_pid DiagWaiter - -" ]] ||
+        fail "core row: wrong process or thread, or invented state/context switches: $row"
+    expect_in "$row" "$F_mutex (DiagMutex) <diag_mutex>" "core row mutex"
+    expect_in "$row" "$F_owner (DiagOwner)" "core row owner"
+    expect_in "$row" "diag_fixture.c:$wait_line" "core row site"
+    in_core=$(waited_ms_of "$F_waiter")
+    [[ $in_core -ge $before && $in_core -le $after ]] ||
+        fail "waited in the core, $in_core ms, is not between the live views before ($before ms) and after ($after ms) the dump"
+    [[ $((after - in_core)) -lt 1000 ]] ||
+        fail "waited in the core, $in_core ms, is not within 1 s of the live view after the dump ($after ms)"
+    echo "waited: live before the dump $before ms, core $in_core ms, live after $after ms"
+
+    # The moment of a gcore core is its modification time: a core touched
+    # an hour later tells of waits an hour longer.
+    cp -p "$WORK/core" "$WORK/core.later"
+    touch -d "@$(($(stat -c %Y "$WORK/core") + 3600))" "$WORK/core.later"
+    run_fmx waiters --core "$WORK/core.later"
+    local later
+    later=$(waited_ms_of "$F_waiter")
+    [[ $((later - in_core)) -ge 3599000 && $((later - in_core)) -le 3601000 ]] ||
+        fail "a core touched an hour later shows $later ms instead of $in_core + 3600000"
+
+    run_fmx thread --core "$WORK/core" "$F_waiter"
+    [[ $RC -eq 0 ]] || fail "fmx thread --core exited $RC: $ERR"
+    expect_in "$OUT" "Thread $F_waiter (DiagWaiter) of core of process $F_pid (diag_fixture)" "title"
+    expect_in "$OUT" "State:        -, - context switches, user " "figures a core has and has not"
+    expect_in "$OUT" "Waiting for:  fast_mutex_t $F_mutex (DiagMutex) <diag_mutex>" "wait"
+    expect_in "$OUT" "Owner:        $F_owner (DiagOwner)" "owner"
+    local stack
+    stack=$(sed -n '/^Stack:/,$p' <<<"$OUT")
+    expect_in "$stack" "fmx_futex_wait" "core stack: the futex wait"
+    expect_in "$stack" "diag_fixture.c:$wait_line" "core stack: the fixture's line"
+    expect_in "$stack" "inlined: fast_mutex_acquire" "core stack: the inlined acquire"
+
+    # A thread that waits for nothing: its stack, and what it holds.
+    run_fmx thread --core "$WORK/core" "$F_owner"
+    [[ $RC -eq 0 ]] || fail "fmx thread --core (owner) exited $RC: $ERR"
+    expect_in "$OUT" "Waiting:      not for a fastmutex" "owner's wait"
+    expect_in "$OUT" "Holds:        " "owner's mutexes"
+    expect_in "$OUT" "fast_mutex_t $F_mutex (DiagMutex) <diag_mutex>, 1 waiter" "owner holds DiagMutex"
+    expect_in "$OUT" "FAST_MUTEX $F_fast_mutex (DiagFastMutex) <diag_fast_mutex>, 1 waiter" "owner holds DiagFastMutex"
+    expect_in "$(sed -n '/^Stack:/,$p' <<<"$OUT")" "owner_thread" "owner's stack"
+
+    run_fmx mutex --core "$WORK/core" diag_mutex
+    [[ $RC -eq 0 ]] || fail "fmx mutex --core SYMBOL exited $RC: $ERR"
+    expect_in "$OUT" "fast_mutex_t $F_mutex (DiagMutex) <diag_mutex> in core of process $F_pid" "title"
+    expect_in "$OUT" "Owner:        $F_owner (DiagOwner)" "owner"
+    expect_in "$OUT" "$F_waiter (DiagWaiter)  waited " "waiter"
+    run_fmx mutex --core "$WORK/core" "$F_fast_mutex"
+    expect_in "$OUT" "Count:        4 (held, 1 waiter)" "FAST_MUTEX Count from the core"
+    run_fmx mutex --core "$WORK/core" g_queue.lock
+    expect_in "$OUT" "fast_mutex_t $F_queue_lock <g_queue.lock> in core" "a member of a global struct"
+    expect_in "$OUT" "Owner:        none" "g_queue.lock is free"
+
+    run_fmx waiters --json --core "$WORK/core"
+    python3 -c '
+import json, sys
+path, waiter, waited = sys.argv[1:]
+doc = json.load(open(path))
+row = [w for w in doc["waiters"] if w["tid"] == int(waiter)][0]
+assert row["state"] is None and row["context_switches"] is None, row
+assert row["user_seconds"] is not None and row["waited_ms"] == int(waited), row
+assert row["mutex_symbol"] == "diag_mutex" and row["owner_name"] == "DiagOwner", row
+assert row["owner_exited"] is False, row
+' "$WORK/fmx.out" "$F_waiter" "$in_core" || fail "fmx waiters --json --core is wrong: $OUT"
+
+    run_fmx thread --core "$WORK/core" 4194303
+    expect_error "core of process $F_pid has no thread 4194303"
+}
+
+# Leaves in $CORE a core of diag_fixture deadlocking with
+# FASTMUTEX_ON_DEADLOCK=abort: one from the kernel when core_pattern puts it
+# in the current folder (the test's own), else one gdb takes at SIGABRT.
+abort_core() {
+    local pattern
+    pattern=$(cat /proc/sys/kernel/core_pattern)
+    cd "$WORK" || fail "no $WORK"
+    if [[ $pattern != \|* && $pattern != */* ]]; then
+        ulimit -c unlimited
+        FASTMUTEX_DEADLOCK_MS=200 FASTMUTEX_ON_DEADLOCK=abort timeout 60 "$FIXTURE" deadlock \
+            >"$WORK/out" 2>"$WORK/err"
+        [[ $? -eq 134 ]] || fail "the fixture did not abort: $(cat "$WORK/err")"
+        CORE=$(ls -d "$WORK"/core* 2>/dev/null | head -1)
+        [[ -n $CORE ]] || { echo "the kernel wrote no core (core_pattern '$pattern')"; exit 77; }
+    else
+        command -v gdb >/dev/null || { echo "core_pattern is '$pattern' and gdb is missing"; exit 77; }
+        echo "core_pattern is '$pattern': taking the core with gdb at SIGABRT"
+        FASTMUTEX_DEADLOCK_MS=200 FASTMUTEX_ON_DEADLOCK=abort timeout 120 gdb -batch -nx \
+            -ex 'handle SIGABRT stop' -ex run -ex "gcore $WORK/core" -ex kill \
+            --args "$FIXTURE" deadlock >"$WORK/out" 2>"$WORK/err"
+        CORE=$WORK/core
+        [[ -s $CORE ]] || fail "gdb took no core: $(cat "$WORK/err")"
+    fi
+    F_a=$(grep -o 'thread [0-9]* (DeadlockA)' "$WORK/err" | head -1 | awk '{print $2}')
+    F_b=$(grep -o 'thread [0-9]* (DeadlockB)' "$WORK/err" | head -1 | awk '{print $2}')
+    [[ -n $F_a && -n $F_b ]] || fail "no deadlock report: $(cat "$WORK/err")"
+}
+
+case_core_abort() {
+    abort_core
+    run_fmx waiters --core "$CORE"
+    [[ $RC -eq 0 ]] || fail "fmx waiters --core (abort core) exited $RC: $ERR"
+    expect_in "$(row_of "$F_a")" "(LockB) <lock_b>  $F_b (DeadlockB)" "DeadlockA's row"
+    expect_in "$(row_of "$F_b")" "(LockA) <lock_a>  $F_a (DeadlockA)" "DeadlockB's row"
+    expect_in "$OUT" "Deadlock: the deadlock check found a cycle through" "the cycle"
+    expect_in "$OUT" "$F_a (DeadlockA)" "the cycle, DeadlockA"
+    expect_in "$OUT" "$F_b (DeadlockB)" "the cycle, DeadlockB"
+    # The check runs once a wait passes 200 ms: one of the two had waited
+    # that long when the library stamped the registry and aborted.
+    local a b
+    a=$(waited_ms_of "$F_a")
+    b=$(waited_ms_of "$F_b")
+    [[ $a -ge 200 || $b -ge 200 ]] || fail "neither waited 200 ms at the abort: $a ms, $b ms"
+    echo "waited at the abort: DeadlockA $a ms, DeadlockB $b ms"
+    # The stamp, not the file's time, is the moment of the dump: a core
+    # touched an hour later tells the same.
+    touch -d "@$(($(stat -c %Y "$CORE") + 3600))" "$CORE"
+    run_fmx waiters --core "$CORE"
+    [[ $(waited_ms_of "$F_a") -eq $a ]] || fail "the abort stamp was not used: $a ms, then $(waited_ms_of "$F_a") ms"
+    run_fmx thread --core "$CORE" "$F_a"
+    expect_in "$OUT" "Deadlock:     yes" "fmx thread --core on a deadlocked thread"
+    expect_in "$OUT" "Holds:        fast_mutex_t " "DeadlockA holds LockA"
+}
+
+# Exactly one line on stderr saying $1, and status 1, with output.
+expect_warning() {
+    [[ $RC -eq 1 ]] || fail "expected status 1, got $RC: $ERR"
+    [[ $(wc -l <"$WORK/fmx.err") -eq 1 ]] || fail "expected one line on stderr, got: $ERR"
+    expect_in "$ERR" "$1" "warning"
+}
+
+case_core_exe() {
+    need_gcore
+    # The fixture runs from a copy that the test then takes away.
+    cp "$FIXTURE" "$WORK/fx"
+    FIXTURE=$WORK/fx
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+    take_gcore "$F_pid" "$WORK/core"
+    kill -KILL "$F_pid"
+
+    mv "$WORK/fx" "$WORK/fx.saved"
+    run_fmx waiters --core "$WORK/core"
+    expect_warning "the executable of core $WORK/core, $WORK/fx, is missing (give it with --exe)"
+    expect_in "$(row_of "$F_waiter")" "$F_mutex (DiagMutex)" "the registry without symbols"
+    expect_in "$(row_of "$F_waiter")" "(fx)" "a site without symbols names its module"
+
+    run_fmx waiters --core "$WORK/core" --exe "$WORK/fx.saved"
+    [[ $RC -eq 0 && -z $ERR ]] || fail "--exe with the right file: $RC $ERR"
+    expect_in "$(row_of "$F_waiter")" "waiter_thread" "symbols from --exe"
+
+    cp /bin/true "$WORK/fx"
+    run_fmx waiters --core "$WORK/core"
+    expect_warning "$WORK/fx is not the executable core $WORK/core was made from (its build ID differs"
+    run_fmx thread --core "$WORK/core" --exe /bin/true "$F_waiter"
+    expect_warning "/bin/true is not the executable core $WORK/core was made from"
+
+    # An --exe that is wrong while the core's own is there: the core's.
+    mv "$WORK/fx.saved" "$WORK/fx"
+    run_fmx waiters --core "$WORK/core" --exe /bin/true
+    expect_warning "using the one the core names"
+    expect_in "$(row_of "$F_waiter")" "waiter_thread" "symbols from the core's executable"
+}
+
+case_core_errors() {
+    need_gcore
+    run_fmx waiters --core "$WORK/nothing"
+    expect_error "$WORK/nothing: No such file or directory"
+    run_fmx waiters --core "$SOURCE"
+    expect_error "not an ELF file, so not a core dump"
+    : >"$WORK/empty"
+    run_fmx waiters --core "$WORK/empty"
+    expect_error "not an ELF file"
+    run_fmx waiters --core "$FIXTURE"
+    expect_error "an ELF file but not a core dump"
+    run_fmx waiters --core /dev/null
+    expect_error "not a regular file"
+
+    # A process without fastmutex.
+    sleep 60 &
+    FIXTURE_PIDS+=($!)
+    take_gcore $! "$WORK/sleep.core"
+    run_fmx waiters --core "$WORK/sleep.core"
+    expect_error "core of process $! (sleep) has no fastmutex registry"
+
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+    take_gcore "$F_pid" "$WORK/core"
+    local size view
+    size=$(stat -c %s "$WORK/core")
+    head -c $((size / 2)) "$WORK/core" >"$WORK/truncated"
+    for view in "waiters --core $WORK/truncated" "thread --core $WORK/truncated $F_waiter" \
+        "mutex --core $WORK/truncated $F_mutex"; do
+        run_fmx $view
+        expect_error "truncated: its segments need "
+        expect_in "$ERR" "bytes, the file has $((size / 2))" "truncated core"
+    done
+    # Another architecture: e_machine (offset 18) patched to AArch64's 183.
+    cp "$WORK/core" "$WORK/arm"
+    printf '\xb7\x00' | dd of="$WORK/arm" bs=1 seek=18 conv=notrunc 2>/dev/null
+    run_fmx waiters --core "$WORK/arm"
+    expect_error "a core of another architecture (AArch64, e_machine 183)"
+    # A corrupt registry in the core: its version, then its record count.
+    local magic_at
+    magic_at=$(python3 -c '
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+print(data.find(struct.pack("<II", 0x58544d46, 3)))' "$WORK/core")
+    [[ $magic_at -gt 0 ]] || fail "no registry in the core"
+    cp "$WORK/core" "$WORK/badversion"
+    printf '\x63' | dd of="$WORK/badversion" bs=1 seek=$((magic_at + 4)) conv=notrunc 2>/dev/null
+    run_fmx waiters --core "$WORK/badversion"
+    expect_error "registry has version 99, this fmx reads version 3"
+    cp "$WORK/core" "$WORK/badused"
+    printf '\xff\xff\xff\x7f' | dd of="$WORK/badused" bs=1 seek=$((magic_at + 28)) conv=notrunc 2>/dev/null
+    run_fmx thread --core "$WORK/badused" "$F_waiter"
+    expect_error "registry claims 2147483647 records in use"
+
+    # Addresses and symbols that are not there.
+    run_fmx mutex --core "$WORK/core" 0x10
+    expect_error "address 0x10 is not mapped in core of process $F_pid"
+    run_fmx mutex --core "$WORK/core" no_such_lock
+    expect_error "no global or static variable 'no_such_lock'"
+    run_fmx mutex --core "$WORK/core" g_queue.nolock
+    expect_error "'g_queue.nolock': no member 'nolock' there"
+    run_fmx mutex --core "$WORK/core" 'g_queue.lock[2]'
+    expect_error "is not an index into an array there"
+}
+
+case_symbols() {
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+    run_fmx mutex "$F_pid" g_queue.lock
+    [[ $RC -eq 0 ]] || fail "fmx mutex PID SYMBOL exited $RC: $ERR"
+    expect_in "$OUT" "fast_mutex_t $F_queue_lock <g_queue.lock> in process $F_pid" "member of a struct"
+    run_fmx mutex "$F_pid" diag_fast_mutex
+    expect_in "$OUT" "FAST_MUTEX $F_fast_mutex (DiagFastMutex) <diag_fast_mutex>" "a FAST_MUTEX by name"
+    run_fmx mutex "$F_pid" diag_fast_mutex.Event.Lock
+    expect_in "$OUT" "(DiagFastMutex) <diag_fast_mutex.Event.Lock> in process" "the lock inside a FAST_MUTEX"
+    expect_in "$OUT" "the Event.Lock of FAST_MUTEX $F_fast_mutex" "and what it is inside"
+    run_fmx thread "$F_pid" "$F_waiter"
+    expect_in "$OUT" "Waiting for:  fast_mutex_t $F_mutex (DiagMutex) <diag_mutex>" "thread view"
+    run_fmx mutex "$F_pid" no_such_lock
+    expect_error "no global or static variable 'no_such_lock'"
+    run_fmx mutex "$F_pid" 'bad-name'
+    expect_error "is not an address (want hex like 0x7f5e2c0010a0, or decimal) nor a symbol"
+}
+
+case_exited_owner() {
+    need_gcore
+    FASTMUTEX_DEADLOCK_MS=200 start_fixture orphan
+    wait_until grep -q 'exited while holding it' "$FIXTURE_ERR" || fail "no report of the exited owner"
+    sleep 1 # a second report, which must not come, has five check intervals to show up
+    local report
+    report=$(cat "$FIXTURE_ERR")
+    expect_in "$report" "fastmutex: mutex $F_queue_lock (QueueLock): owner $F_leaver exited while holding it" "report"
+    expect_in "$report" "thread $F_orphaned (Orphaned) waits for it" "report names the waiter"
+    [[ $(grep -c 'exited while holding it' "$FIXTURE_ERR") -eq 1 ]] || fail "not reported exactly once:
+$report"
+
+    run_fmx waiters "$F_pid"
+    expect_in "$(row_of "$F_orphaned")" "$F_queue_lock (QueueLock) <g_queue.lock>  $F_leaver (exited)" "live row"
+    run_fmx mutex "$F_pid" g_queue.lock
+    expect_in "$OUT" "Owner:        $F_leaver (exited)" "live fmx mutex"
+    take_gcore "$F_pid" "$WORK/core"
+    run_fmx waiters --core "$WORK/core"
+    expect_in "$(row_of "$F_orphaned")" "$F_leaver (exited)" "core row"
+    run_fmx waiters --json --core "$WORK/core"
+    expect_in "$OUT" "\"owner_tid\": $F_leaver, \"owner_name\": null, \"owner_exited\": true" "core JSON"
+    run_fmx thread --core "$WORK/core" "$F_orphaned"
+    expect_in "$OUT" "Owner:        $F_leaver (exited)" "core thread view"
 }
 
 "case_$CASE"

@@ -14,6 +14,8 @@
  *                                  acquire returned and exits.
  *   diag_fixture named             names DiagMutex, which nobody holds, and
  *                                  sleeps: a registry with nobody waiting.
+ *   diag_fixture orphan            Leaver takes g_queue.lock and exits holding
+ *                                  it; then Orphaned waits for it for ever.
  *
  * It prints "ready KEY=VALUE..." once its threads are set up, and ends by
  * itself after FIXTURE_SECONDS so that a failed test leaves nothing behind. */
@@ -38,11 +40,16 @@ static fast_mutex_t diag_mutex = FAST_MUTEX_INITIALIZER;
 static FAST_MUTEX diag_fast_mutex;
 static fast_mutex_t lock_a = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t lock_b = FAST_MUTEX_INITIALIZER;
+/* A mutex inside a global struct, which fmx names "g_queue.lock". */
+static struct {
+    int items;
+    fast_mutex_t lock;
+} g_queue = {0, FAST_MUTEX_INITIALIZER};
 
 /* Every thread of a mode meets here once it is set up: holding what it
  * holds, and just before the acquire it will wait in. */
 static pthread_barrier_t setup;
-static _Atomic pid_t owner_tid, waiter_tid, wdm_waiter_tid, a_tid, b_tid;
+static _Atomic pid_t owner_tid, waiter_tid, wdm_waiter_tid, a_tid, b_tid, leaver_tid, orphaned_tid;
 
 static void fail(const char *what, int err)
 {
@@ -148,9 +155,9 @@ static int hold(bool traced)
     pthread_barrier_wait(&setup);
     if (traced)
         seize_from_child(waiter_tid);
-    printf("ready pid=%d owner=%d waiter=%d wdm_waiter=%d mutex=%p fast_mutex=%p\n", (int)getpid(),
-           (int)owner_tid, (int)waiter_tid, (int)wdm_waiter_tid, (void *)&diag_mutex,
-           (void *)&diag_fast_mutex);
+    printf("ready pid=%d owner=%d waiter=%d wdm_waiter=%d mutex=%p fast_mutex=%p queue_lock=%p\n",
+           (int)getpid(), (int)owner_tid, (int)waiter_tid, (int)wdm_waiter_tid, (void *)&diag_mutex,
+           (void *)&diag_fast_mutex, (void *)&g_queue.lock);
     fflush(stdout);
     sleep_for_ever();
     return 0;
@@ -243,6 +250,41 @@ static int named(void)
     return 0;
 }
 
+static void *leaver_thread(void *arg)
+{
+    (void)arg;
+    name_thread("Leaver");
+    leaver_tid = gettid();
+    fast_mutex_acquire(&g_queue.lock);
+    return NULL; /* exits holding it */
+}
+
+static void *orphaned_thread(void *arg)
+{
+    (void)arg;
+    name_thread("Orphaned");
+    orphaned_tid = gettid();
+    pthread_barrier_wait(&setup);
+    fast_mutex_acquire(&g_queue.lock); /* FMX-SITE-ORPHAN */
+    return NULL;
+}
+
+static int orphan(void)
+{
+    pthread_t leaver, orphaned;
+    fast_mutex_set_name(&g_queue.lock, "QueueLock");
+    start(&leaver, leaver_thread);
+    pthread_join(leaver, NULL);
+    pthread_barrier_init(&setup, NULL, 2);
+    start(&orphaned, orphaned_thread);
+    pthread_barrier_wait(&setup);
+    printf("ready pid=%d leaver=%d orphaned=%d queue_lock=%p\n", (int)getpid(), (int)leaver_tid,
+           (int)orphaned_tid, (void *)&g_queue.lock);
+    fflush(stdout);
+    sleep_for_ever();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* However a test goes, this process does not outlive it for long. */
@@ -257,6 +299,8 @@ int main(int argc, char **argv)
         return deadlock(true);
     if (argc == 2 && strcmp(argv[1], "named") == 0)
         return named();
-    fprintf(stderr, "usage: diag_fixture hold [--traced] | deadlock | timed | named\n");
+    if (argc == 2 && strcmp(argv[1], "orphan") == 0)
+        return orphan();
+    fprintf(stderr, "usage: diag_fixture hold [--traced] | deadlock | timed | named | orphan\n");
     return 2;
 }

@@ -2,6 +2,7 @@
  * `dt nt!_FAST_MUTEX` shows one: owner, contention, waiters, and for a
  * FAST_MUTEX the Windows fields Count, Owner, Contention and OldIrql. */
 #include <errno.h>
+#include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "fastmutex/wdm.h"
 #include "fmx.h"
+#include "datasym.h"
 #include "inspect.h"
 
 #define MAX_LISTED 4096
@@ -110,7 +112,7 @@ static void print_lock(struct fmx_target *target, const fast_mutex_t *lock, cons
     struct fmx_owner owner = {.tid = (pid_t)(word & FAST_MUTEX_OWNER_MASK)};
     char text[256], flags[128];
     if (owner.tid != 0)
-        (void)fmx_thread_name(target->pid, owner.tid, &owner.name);
+        fmx_name_owner(target, atomic_load_explicit(&lock->queue, memory_order_relaxed), &owner);
     fmx_format_owner(&owner, text, sizeof text);
     flags_text(word, flags, sizeof flags);
     printf("%sOwner:        %s\n", indent, text);
@@ -133,8 +135,7 @@ static void print_wdm(struct fmx_target *target, const FAST_MUTEX *fm)
     /* KeGetCurrentThread() is the thread's record in the registry mapping,
      * so the pointer names a slot, and the slot a thread. */
     const struct fmx_registry_layout *layout = &target->registry.layout;
-    if (owner != 0 &&
-        fmx_find_mapping(target->pid, "/memfd:" FMX_REGISTRY_NAME, &start, &end) == 0 &&
+    if (owner != 0 && fmx_target_registry_span(target, &start, &end) &&
         owner >= start + layout->records_offset && owner < end) {
         uint64_t rel = owner - start - layout->records_offset;
         struct fmx_waiter rec;
@@ -143,7 +144,7 @@ static void print_wdm(struct fmx_target *target, const FAST_MUTEX *fm)
                 FMX_RECORD_READ_CHANGING &&
             rec.tid > 0) {
             fmx_comm name;
-            (void)fmx_thread_name(target->pid, rec.tid, &name);
+            (void)fmx_target_thread_name(target, rec.tid, &name);
             snprintf(thread, sizeof thread, " (thread %d, %s)", (int)rec.tid, name);
         }
     }
@@ -160,9 +161,9 @@ static void print_waiters(struct fmx_target *target, const struct waiters *waite
         fmx_comm name;
         char waited[32], site[512];
         struct fmx_location loc;
-        if (!fmx_thread_name(target->pid, w->tid, &name))
+        if (!fmx_target_thread_name(target, w->tid, &name) || strcmp(name, "?") == 0)
             snprintf(name, sizeof name, "%s", w->thread_name);
-        fmx_format_waited(fmx_waited_ns(w->wait_start_ns, target->now_ns), waited, sizeof waited);
+        fmx_format_target_waited(target, w->wait_start_ns, waited, sizeof waited);
         fmx_symbolize(target->symbols, w->site, true, &loc);
         fmx_format_site(&loc, site, sizeof site);
         printf("    %d (%s)  waited %s  from %s%s\n", (int)w->tid, name, waited, site,
@@ -173,94 +174,179 @@ static void print_waiters(struct fmx_target *target, const struct waiters *waite
                waiters->changing == 1 ? "" : "s");
 }
 
-static void usage(FILE *out)
+#define USAGE "usage: fmx mutex [--wdm] PID ADDR|SYMBOL | fmx mutex [--wdm] --core CORE [--exe EXE] ADDR|SYMBOL"
+
+/* The parsed command line. */
+struct mutex_args {
+    bool wdm;
+    const char *core, *exe;
+    pid_t pid;
+    const char *mutex; /* ADDR or SYMBOL, as given */
+};
+
+/* Returns 0, or the exit status after a line on stderr (2: bad usage). */
+static int parse_args(int argc, char **argv, struct mutex_args *args)
 {
-    fprintf(out, "usage: fmx mutex [--wdm] PID ADDR\n");
+    static const struct option options[] = {
+        {"wdm", no_argument, NULL, 'w'},       {"core", required_argument, NULL, 'c'},
+        {"exe", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *args = (struct mutex_args){0};
+    opterr = 0;
+    for (int opt; (opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1;) {
+        if (opt == 'w') {
+            args->wdm = true;
+        } else if (opt == 'c') {
+            args->core = optarg;
+        } else if (opt == 'e') {
+            args->exe = optarg;
+        } else if (opt == 'h') {
+            printf("%s\n", USAGE);
+            return -1;
+        } else {
+            fprintf(stderr, "fmx mutex: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
+                    argv[optind - 1], USAGE);
+            return 2;
+        }
+    }
+    int want = args->core != NULL ? 1 : 2;
+    if (argc - optind != want || (args->exe != NULL && args->core == NULL)) {
+        fprintf(stderr, "%s\n", USAGE);
+        return 2;
+    }
+    if (args->core == NULL && !fmx_parse_id(argv[optind], &args->pid)) {
+        fprintf(stderr, "fmx mutex: '%s' is not a process id\n", argv[optind]);
+        return 2;
+    }
+    args->mutex = argv[argc - 1];
+    return 0;
 }
 
-int fmx_mutex_main(int argc, char **argv)
+/* Turns ADDR or SYMBOL into an address in the target.  Returns 0, or the
+ * exit status after a line on stderr. */
+static int resolve_mutex(struct fmx_target *target, const char *text, uint64_t *address)
 {
-    bool wdm = false;
-    int arg = 1;
-    if (arg < argc && (strcmp(argv[arg], "-h") == 0 || strcmp(argv[arg], "--help") == 0)) {
-        usage(stdout);
+    if (parse_address(text, address))
         return 0;
-    }
-    if (arg < argc && strcmp(argv[arg], "--wdm") == 0) {
-        wdm = true;
-        arg++;
-    }
-    if (argc - arg != 2) {
-        usage(stderr);
+    if (!fmx_is_data_symbol_text(text)) {
+        fprintf(stderr,
+                "fmx mutex: '%s' is not an address (want hex like 0x7f5e2c0010a0, or decimal) nor a "
+                "symbol\n",
+                text);
         return 2;
     }
-    pid_t pid;
-    uint64_t address;
-    if (!fmx_parse_id(argv[arg], &pid)) {
-        fprintf(stderr, "fmx mutex: '%s' is not a process id\n", argv[arg]);
-        return 2;
-    }
-    if (!parse_address(argv[arg + 1], &address)) {
-        fprintf(stderr, "fmx mutex: '%s' is not an address (want hex like 0x7f5e2c0010a0, or decimal)\n",
-                argv[arg + 1]);
-        return 2;
-    }
-
-    struct fmx_target target;
-    if (fmx_target_open(pid, &target, false) != 0)
+    char why[256];
+    if (target->symbols == NULL) {
+        fprintf(stderr, "fmx: cannot look up '%s': %s\n", text, target->symbols_why);
         return 1;
-    int status = 0;
+    }
+    if (fmx_data_address(target->symbols, text, address, why, sizeof why) != 0) {
+        fprintf(stderr, "fmx: %s\n", why);
+        return 1;
+    }
+    return 0;
+}
+
+/* Explains a failed read of the mutex in one line; returns true when
+ * there is nothing to show. */
+static bool read_failed(const struct fmx_target *target, uint64_t address, int err)
+{
+    if (err == EFAULT) {
+        fprintf(stderr, "fmx: address 0x%llx is not mapped in %s %d (nothing to read there)\n",
+                (unsigned long long)address, fmx_target_kind(target), (int)target->pid);
+        return true;
+    }
+    if (err == ESRCH) {
+        fprintf(stderr, "fmx: no process %d\n", (int)target->pid);
+        return true;
+    }
+    if (err == 0)
+        return false;
+    if (target->core != NULL)
+        fprintf(stderr, "fmx: address 0x%llx was not dumped into core %s; showing what its registry knows\n",
+                (unsigned long long)address, target->core_path);
+    else
+        fprintf(stderr,
+                "fmx: cannot read the memory of process %d (process_vm_readv: %s); showing what its "
+                "registry knows\n",
+                (int)target->pid, strerror(err));
+    return false;
+}
+
+static void print_title(struct fmx_target *target, uint64_t address, bool wdm, uint64_t enclosing)
+{
+    uint64_t lock_address = wdm ? address + offsetof(FAST_MUTEX, Event.Lock) : address;
+    fmx_display_name name;
+    if (!fmx_registry_name(&target->registry, lock_address, &name))
+        (void)fmx_registry_name(&target->registry, address, &name);
+    char title[512];
+    fmx_format_target_mutex(target, address, name, title, sizeof title);
+    printf("%s %s in %s %d (%s)\n", wdm ? "FAST_MUTEX" : "fast_mutex_t", title, fmx_target_kind(target),
+           (int)target->pid, target->name);
+    if (enclosing != 0)
+        printf("  (the Event.Lock of FAST_MUTEX 0x%llx: see fmx mutex %d 0x%llx)\n",
+               (unsigned long long)enclosing, (int)target->pid, (unsigned long long)enclosing);
+}
+
+static int show_mutex(struct fmx_target *target, const char *text, bool wdm)
+{
+    uint64_t address;
+    int status = resolve_mutex(target, text, &address);
+    if (status != 0)
+        return status;
     /* Static: a list for every record a registry can hold is too big for
      * the stack, and this runs once. */
     static struct waiters waiters;
     uint64_t enclosing;
-    if (collect_waiters(&target, address, &waiters, &enclosing))
+    if (collect_waiters(target, address, &waiters, &enclosing))
         wdm = true;
 
-    /* What the process's memory says, when we may read it. */
+    /* What the process's memory says, when it can be read. */
     union {
         FAST_MUTEX wdm;
         fast_mutex_t lock;
     } mem;
     size_t size = wdm ? sizeof(FAST_MUTEX) : sizeof(fast_mutex_t);
-    int err = fmx_read_memory(pid, address, &mem, size);
-    if (err == EFAULT) {
-        fprintf(stderr, "fmx: address 0x%llx is not mapped in process %d (nothing to read there)\n",
-                (unsigned long long)address, (int)pid);
-        status = 1;
-        goto out;
-    }
-    if (err == ESRCH) {
-        fprintf(stderr, "fmx: no process %d\n", (int)pid);
-        status = 1;
-        goto out;
-    }
-
-    uint64_t lock_address = wdm ? address + offsetof(FAST_MUTEX, Event.Lock) : address;
-    fmx_display_name name;
-    if (!fmx_registry_name(&target.registry, lock_address, &name))
-        (void)fmx_registry_name(&target.registry, address, &name);
-    char title[256];
-    fmx_format_mutex(address, name, title, sizeof title);
-    printf("%s %s in process %d (%s)\n", wdm ? "FAST_MUTEX" : "fast_mutex_t", title, (int)pid, target.name);
-    if (enclosing != 0)
-        printf("  (the Event.Lock of FAST_MUTEX 0x%llx: see fmx mutex %d 0x%llx)\n",
-               (unsigned long long)enclosing, (int)pid, (unsigned long long)enclosing);
-
+    int err = fmx_target_read(target, address, &mem, size);
+    if (read_failed(target, address, err))
+        return 1;
+    print_title(target, address, wdm, enclosing);
     if (err != 0) {
-        fprintf(stderr, "fmx: cannot read the memory of process %d (process_vm_readv: %s); showing what "
-                        "its registry knows\n",
-                (int)pid, strerror(err));
         status = 1;
     } else if (wdm) {
-        print_wdm(&target, &mem.wdm);
-        printf("  Event.Lock:   fast_mutex_t at 0x%llx\n", (unsigned long long)lock_address);
-        print_lock(&target, &mem.wdm.Event.Lock, "    ");
+        print_wdm(target, &mem.wdm);
+        printf("  Event.Lock:   fast_mutex_t at 0x%llx\n",
+               (unsigned long long)(address + offsetof(FAST_MUTEX, Event.Lock)));
+        print_lock(target, &mem.wdm.Event.Lock, "    ");
     } else {
-        print_lock(&target, &mem.lock, "  ");
+        print_lock(target, &mem.lock, "  ");
     }
-    print_waiters(&target, &waiters);
-out:
-    fmx_target_close(&target);
+    print_waiters(target, &waiters);
     return status;
+}
+
+int fmx_mutex_main(int argc, char **argv)
+{
+    struct mutex_args args;
+    int status = parse_args(argc, argv, &args);
+    if (status != 0)
+        return status < 0 ? 0 : status;
+    /* An address is checked before any process is read. */
+    uint64_t address;
+    if (!parse_address(args.mutex, &address) && !fmx_is_data_symbol_text(args.mutex)) {
+        fprintf(stderr,
+                "fmx mutex: '%s' is not an address (want hex like 0x7f5e2c0010a0, or decimal) nor a "
+                "symbol\n",
+                args.mutex);
+        return 2;
+    }
+    struct fmx_target target;
+    bool exe_trouble = false;
+    if (args.core != NULL ? fmx_target_open_core(args.core, args.exe, &target, &exe_trouble) != 0
+                          : fmx_target_open(args.pid, &target, false) != 0)
+        return 1;
+    status = show_mutex(&target, args.mutex, args.wdm);
+    fmx_target_close(&target);
+    return status != 0 ? status : exe_trouble ? 1 : 0;
 }

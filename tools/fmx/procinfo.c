@@ -115,6 +115,7 @@ int fmx_thread_info(pid_t pid, pid_t tid, struct fmx_thread_info *info)
         info->tracer_pid = (pid_t)strtol(tracer + strlen("\nTracerPid:"), NULL, 10);
 
     (void)fmx_thread_name(pid, tid, &info->name);
+    info->known = FMX_KNOWN_ALL;
     return 0;
 }
 

@@ -12,8 +12,19 @@
  * as fmx_display_string() does. */
 typedef char fmx_comm[16 + 1];
 
-/* One thread's figures, from /proc/PID/task/TID/{stat,status,comm}. */
+/* Which figures of a struct fmx_thread_info are known: a live thread's
+ * all are; a core holds CPU times but no state and no context switches. */
+enum {
+    FMX_KNOWN_STATE = 1u << 0,
+    FMX_KNOWN_SWITCHES = 1u << 1,
+    FMX_KNOWN_TIMES = 1u << 2,
+    FMX_KNOWN_ALL = FMX_KNOWN_STATE | FMX_KNOWN_SWITCHES | FMX_KNOWN_TIMES,
+};
+
+/* One thread's figures, from /proc/PID/task/TID/{stat,status,comm}, or
+ * from a core. */
 struct fmx_thread_info {
+    unsigned known;                   /* FMX_KNOWN_* bits */
     char state;                       /* R, S, D, T, Z, ... as in stat */
     unsigned long long context_switches; /* voluntary + involuntary */
     double user_seconds;

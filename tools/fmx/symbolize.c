@@ -2,16 +2,20 @@
 #include "symbolize.h"
 
 #include <dwarf.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct fmx_symbolizer {
     Dwfl *dwfl;
-    pid_t pid;
-    bool attached; /* dwfl_linux_proc_attach() done */
+    pid_t pid;     /* 0 for a core */
+    bool attached; /* dwfl_linux_proc_attach() or dwfl_core_file_attach() done */
+    char attach_why[128]; /* why a core's threads could not be attached */
 };
 
 /* Debug info is looked for where Debian puts it (/usr/lib/debug, build-id
@@ -19,6 +23,13 @@ struct fmx_symbolizer {
 static char *debuginfo_path = NULL;
 static const Dwfl_Callbacks proc_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+/* A core's modules are found by the build IDs and paths it records. */
+static const Dwfl_Callbacks core_callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
@@ -67,6 +78,74 @@ struct fmx_symbolizer *fmx_symbolizer_open(pid_t pid, char *why, size_t whylen)
 fail:
     fmx_symbolizer_close(sym);
     return NULL;
+}
+
+struct fmx_symbolizer *fmx_symbolizer_open_core(Elf *core, const char *exe, char *why, size_t whylen)
+{
+    struct fmx_symbolizer *sym = calloc(1, sizeof *sym);
+    if (sym == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    sym->dwfl = dwfl_begin(&core_callbacks);
+    if (sym->dwfl == NULL || dwfl_core_file_report(sym->dwfl, core, exe) < 0 ||
+        dwfl_report_end(sym->dwfl, NULL, NULL) != 0) {
+        snprintf(why, whylen, "libdwfl: %s", dwfl_errmsg(-1));
+        fmx_symbolizer_close(sym);
+        return NULL;
+    }
+    /* The threads, for stacks; without them symbols still work. */
+    if (dwfl_core_file_attach(sym->dwfl, core) < 0)
+        snprintf(sym->attach_why, sizeof sym->attach_why, "libdwfl: %s", dwfl_errmsg(-1));
+    else
+        sym->attached = true;
+    return sym;
+}
+
+bool fmx_symbolizer_has_file(struct fmx_symbolizer *sym, uint64_t address, char *why, size_t whylen)
+{
+    Dwfl_Module *mod = dwfl_addrmodule(sym->dwfl, address);
+    Dwarf_Addr bias;
+    if (mod == NULL) {
+        snprintf(why, whylen, "no module is mapped at 0x%llx", (unsigned long long)address);
+        return false;
+    }
+    if (dwfl_module_getelf(mod, &bias) == NULL) {
+        snprintf(why, whylen, "%s", dwfl_errmsg(-1));
+        return false;
+    }
+    return true;
+}
+
+bool fmx_symbolizer_file_matches(struct fmx_symbolizer *sym, uint64_t address, const char *path, char *why,
+                                 size_t whylen)
+{
+    Dwfl_Module *mod = dwfl_addrmodule(sym->dwfl, address);
+    const unsigned char *want;
+    GElf_Addr vaddr;
+    int want_len = mod != NULL ? dwfl_module_build_id(mod, &want, &vaddr) : 0;
+    if (want_len <= 0)
+        return true; /* the process's build ID is unknown: nothing to hold the file to */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return false;
+    }
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    const void *have;
+    ssize_t have_len = elf != NULL ? dwelf_elf_gnu_build_id(elf, &have) : -1;
+    bool same = have_len == want_len && memcmp(want, have, (size_t)want_len) == 0;
+    if (!same)
+        snprintf(why, whylen, "%s", have_len > 0 ? "its build ID differs" : "it has no build ID");
+    if (elf != NULL)
+        elf_end(elf);
+    close(fd);
+    return same;
+}
+
+Dwfl *fmx_symbolizer_dwfl(struct fmx_symbolizer *sym)
+{
+    return sym->dwfl;
 }
 
 void fmx_symbolizer_close(struct fmx_symbolizer *sym)
@@ -226,6 +305,10 @@ int fmx_symbolizer_stack(struct fmx_symbolizer *sym, pid_t tid, uint64_t *pcs, b
                          int *count, char *why, size_t whylen)
 {
     *count = 0;
+    if (!sym->attached && sym->pid == 0) {
+        snprintf(why, whylen, "%s", sym->attach_why);
+        return EIO;
+    }
     if (!sym->attached) {
         int err = dwfl_linux_proc_attach(sym->dwfl, sym->pid, false);
         if (err != 0) {

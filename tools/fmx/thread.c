@@ -2,6 +2,7 @@
  * the mutex it waits for and who holds it, how long it has waited, and its
  * call stack down to the source line. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,22 @@
 #include "inspect.h"
 
 #define MAX_FRAMES 64
+
+/* The State line: what is known of the thread's figures, "-" for the
+ * rest (a core holds no state and no context switches). */
+static void print_figures(const struct fmx_thread_info *info)
+{
+    char state[32] = "-", switches[32] = "-", user[32] = "-", kernel[32] = "-";
+    if (info->known & FMX_KNOWN_STATE)
+        snprintf(state, sizeof state, "%c (%s)", info->state, fmx_state_word(info->state));
+    if (info->known & FMX_KNOWN_SWITCHES)
+        snprintf(switches, sizeof switches, "%llu", info->context_switches);
+    if (info->known & FMX_KNOWN_TIMES) {
+        snprintf(user, sizeof user, "%.3fs", info->user_seconds);
+        snprintf(kernel, sizeof kernel, "%.3fs", info->kernel_seconds);
+    }
+    printf("  State:        %s, %s context switches, user %s, kernel %s\n", state, switches, user, kernel);
+}
 
 /* Prints the part the registry and /proc tell, which needs no ptrace. */
 static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_thread_info *info)
@@ -23,9 +40,9 @@ static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_th
         }
     }
 
-    printf("Thread %d (%s) of process %d (%s)\n", (int)tid, info->name, (int)target->pid, target->name);
-    printf("  State:        %c (%s), %llu context switches, user %.3fs, kernel %.3fs\n", info->state,
-           fmx_state_word(info->state), info->context_switches, info->user_seconds, info->kernel_seconds);
+    printf("Thread %d (%s) of %s %d (%s)\n", (int)tid, info->name, fmx_target_kind(target), (int)target->pid,
+           target->name);
+    print_figures(info);
     if (!waiting) {
         printf("  Waiting:      not for a fastmutex\n");
     } else {
@@ -34,12 +51,12 @@ static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_th
         struct fmx_owner owner;
         struct fmx_location site;
         fmx_waiter_mutex_name(target, &rec, &name);
-        fmx_format_mutex(fmx_waiter_mutex_address(&rec), name, text, sizeof text);
+        fmx_format_target_mutex(target, fmx_waiter_mutex_address(&rec), name, text, sizeof text);
         printf("  Waiting for:  %s %s\n", rec.kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t", text);
         fmx_find_owner(target, &rec, &owner);
         fmx_format_owner(&owner, text, sizeof text);
         printf("  Owner:        %s\n", text);
-        fmx_format_waited(fmx_waited_ns(rec.wait_start_ns, target->now_ns), text, sizeof text);
+        fmx_format_target_waited(target, rec.wait_start_ns, text, sizeof text);
         printf("  Waited:       %s\n", text);
         fmx_symbolize(target->symbols, rec.site, true, &site);
         fmx_format_site(&site, text, sizeof text);
@@ -49,13 +66,53 @@ static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_th
     }
     if (found && rec.acquired_mutex != 0) {
         fmx_display_name name;
-        char mutex[256], where[512];
+        char mutex[512], where[512];
         struct fmx_location site;
         (void)fmx_registry_name(&target->registry, rec.acquired_mutex, &name);
-        fmx_format_mutex(rec.acquired_mutex, name, mutex, sizeof mutex);
+        fmx_format_target_mutex(target, rec.acquired_mutex, name, mutex, sizeof mutex);
         fmx_symbolize(target->symbols, rec.acquired_site, true, &site);
         fmx_format_site(&site, where, sizeof where);
         printf("  Last waited for and got: %s at %s\n", mutex, where);
+    }
+}
+
+/* A mutex some thread waits for, and how many do. */
+struct waited_mutex {
+    struct fmx_waiter first; /* a waiter of it, which names it */
+    unsigned waiters;
+};
+
+/* Lists the mutexes that thread `tid` holds and others wait for: the
+ * owner's side of a hang.  The owner is read from each lock word. */
+static void print_held(struct fmx_target *target, pid_t tid)
+{
+    enum { MAX_HELD = 64 };
+    struct waited_mutex held[MAX_HELD];
+    size_t count = 0;
+    for (uint32_t slot = 0; slot < target->registry.layout.records; slot++) {
+        struct fmx_waiter rec;
+        struct fmx_owner owner;
+        if (fmx_registry_record(&target->registry, slot, &rec) != FMX_RECORD_READ_WAITING)
+            continue;
+        size_t i = 0;
+        while (i < count && held[i].first.mutex != rec.mutex)
+            i++;
+        if (i < count) {
+            held[i].waiters++;
+            continue;
+        }
+        fmx_find_owner(target, &rec, &owner);
+        if (owner.tid == tid && owner.from_lock && count < MAX_HELD)
+            held[count++] = (struct waited_mutex){.first = rec, .waiters = 1};
+    }
+    for (size_t i = 0; i < count; i++) {
+        fmx_display_name name;
+        char text[512];
+        fmx_waiter_mutex_name(target, &held[i].first, &name);
+        fmx_format_target_mutex(target, fmx_waiter_mutex_address(&held[i].first), name, text, sizeof text);
+        printf("  %-14s%s %s, %u waiter%s\n", i == 0 ? "Holds:" : "",
+               held[i].first.kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t", text, held[i].waiters,
+               held[i].waiters == 1 ? "" : "s");
     }
 }
 
@@ -91,7 +148,7 @@ static int print_stack(struct fmx_target *target, pid_t tid, const struct fmx_th
         return 1;
     }
     int err = fmx_symbolizer_stack(target->symbols, tid, pcs, exact, MAX_FRAMES, &count, why, sizeof why);
-    if (err == EPERM) {
+    if (err == EPERM && target->core == NULL) {
         if (info->tracer_pid != 0)
             fprintf(stderr,
                     "fmx: cannot read the stack of thread %d: ptrace not permitted (%s: process %d "
@@ -117,44 +174,86 @@ static int print_stack(struct fmx_target *target, pid_t tid, const struct fmx_th
     return 0;
 }
 
+#define USAGE "usage: fmx thread PID TID | fmx thread --core CORE [--exe EXE] TID"
+
+/* Opens the target the arguments name: returns 0, 2 for bad usage, 1 when
+ * it cannot be opened (after one line on stderr). */
+static int open_named_target(int argc, char **argv, const char *core, const char *exe,
+                             struct fmx_target *target, pid_t *tid, bool *exe_trouble)
+{
+    int want = core != NULL ? 1 : 2;
+    pid_t pid = 0;
+    *exe_trouble = false;
+    if (argc - optind != want) {
+        fprintf(stderr, "%s\n", USAGE);
+        return 2;
+    }
+    if (core == NULL && !fmx_parse_id(argv[optind], &pid)) {
+        fprintf(stderr, "fmx thread: '%s' is not a process id\n", argv[optind]);
+        return 2;
+    }
+    if (!fmx_parse_id(argv[argc - 1], tid)) {
+        fprintf(stderr, "fmx thread: '%s' is not a thread id\n", argv[argc - 1]);
+        return 2;
+    }
+    if (core != NULL)
+        return fmx_target_open_core(core, exe, target, exe_trouble) == 0 ? 0 : 1;
+    return fmx_target_open(pid, target, false) == 0 ? 0 : 1;
+}
+
 int fmx_thread_main(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        printf("usage: fmx thread PID TID\n");
-        return 0;
+    static const struct option options[] = {
+        {"core", required_argument, NULL, 'c'},
+        {"exe", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *core = NULL, *exe = NULL;
+    opterr = 0;
+    for (int opt; (opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1;) {
+        if (opt == 'c') {
+            core = optarg;
+        } else if (opt == 'e') {
+            exe = optarg;
+        } else if (opt == 'h') {
+            printf("%s\n", USAGE);
+            return 0;
+        } else {
+            fprintf(stderr, "fmx thread: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
+                    argv[optind - 1], USAGE);
+            return 2;
+        }
     }
-    pid_t pid, tid;
-    if (argc != 3) {
-        fprintf(stderr, "usage: fmx thread PID TID\n");
-        return 2;
-    }
-    if (!fmx_parse_id(argv[1], &pid)) {
-        fprintf(stderr, "fmx thread: '%s' is not a process id\n", argv[1]);
-        return 2;
-    }
-    if (!fmx_parse_id(argv[2], &tid)) {
-        fprintf(stderr, "fmx thread: '%s' is not a thread id\n", argv[2]);
+    if (exe != NULL && core == NULL) {
+        fprintf(stderr, "fmx thread: --exe goes with --core (%s)\n", USAGE);
         return 2;
     }
     struct fmx_target target;
-    if (fmx_target_open(pid, &target, false) != 0)
-        return 1;
-    int status = 0;
+    pid_t tid;
+    bool exe_trouble;
+    int status = open_named_target(argc, argv, core, exe, &target, &tid, &exe_trouble);
+    if (status != 0)
+        return status;
     struct fmx_thread_info info;
-    int err = fmx_thread_info(pid, tid, &info);
+    int err = fmx_target_thread_info(&target, tid, &info);
     if (err != 0) {
         if (err == ENOENT)
-            fprintf(stderr, "fmx: process %d has no thread %d\n", (int)pid, (int)tid);
+            fprintf(stderr, "fmx: %s %d has no thread %d\n", fmx_target_kind(&target), (int)target.pid,
+                    (int)tid);
         else
-            fprintf(stderr, "fmx: cannot read thread %d of process %d: %s\n", (int)tid, (int)pid,
+            fprintf(stderr, "fmx: cannot read thread %d of process %d: %s\n", (int)tid, (int)target.pid,
                     strerror(err));
         status = 1;
         goto out;
     }
     print_wait(&target, tid, &info);
+    print_held(&target, tid);
     /* The registry part is out before ptrace is tried, whatever it says. */
     fflush(stdout);
     status = print_stack(&target, tid, &info);
+    if (exe_trouble)
+        status = 1;
 out:
     fmx_target_close(&target);
     return status;

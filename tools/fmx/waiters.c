@@ -2,12 +2,14 @@
  * row each, as WinDbg's !WrFastMutex lists them. */
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datasym.h"
 #include "fmx.h"
 #include "inspect.h"
 
@@ -37,12 +39,13 @@ struct row {
     fmx_comm process;
     pid_t pid;
     pid_t tid;
-    bool have_info; /* the thread's /proc figures could be read */
-    struct fmx_thread_info info;
+    struct fmx_thread_info info; /* info.known: which figures could be read */
     struct fmx_waiter waiter;
+    bool waited_known; /* false in a core whose moment is unknown */
     uint64_t waited_ns;
     uint64_t mutex_address;
     fmx_display_name mutex_name;
+    char mutex_symbol[256]; /* the variable it is, "" when not a global or static */
     struct fmx_owner owner;
     struct fmx_location site;
 };
@@ -79,14 +82,15 @@ static int collect(struct fmx_target *target, struct table *table)
             continue;
         memcpy(row.process, target->name, sizeof row.process);
         row.tid = row.waiter.tid;
-        row.have_info = fmx_thread_info(target->pid, row.tid, &row.info) == 0;
         /* The name the thread has now, else the one it had when it began
          * to wait. */
-        if (!row.have_info)
+        if (fmx_target_thread_info(target, row.tid, &row.info) != 0 || strcmp(row.info.name, "?") == 0)
             snprintf(row.info.name, sizeof row.info.name, "%s", row.waiter.thread_name);
+        row.waited_known = target->now_known;
         row.waited_ns = fmx_waited_ns(row.waiter.wait_start_ns, target->now_ns);
         row.mutex_address = fmx_waiter_mutex_address(&row.waiter);
         fmx_waiter_mutex_name(target, &row.waiter, &row.mutex_name);
+        fmx_data_symbol(target->symbols, row.mutex_address, row.mutex_symbol, sizeof row.mutex_symbol);
         fmx_find_owner(target, &row.waiter, &row.owner);
         fmx_symbolize(target->symbols, row.waiter.site, true, &row.site);
         if (add_row(table, &row) != 0)
@@ -111,26 +115,29 @@ static void format_cell(const struct row *row, enum column col, char *buf, size_
         snprintf(buf, size, "%d", (int)row->tid);
         break;
     case COL_CTXSW:
-        if (row->have_info)
+        if (row->info.known & FMX_KNOWN_SWITCHES)
             snprintf(buf, size, "%llu", row->info.context_switches);
         else
             snprintf(buf, size, "-");
         break;
     case COL_USER:
     case COL_KERNEL:
-        if (row->have_info)
+        if (row->info.known & FMX_KNOWN_TIMES)
             snprintf(buf, size, "%.3fs", col == COL_USER ? row->info.user_seconds : row->info.kernel_seconds);
         else
             snprintf(buf, size, "-");
         break;
     case COL_STATE:
-        snprintf(buf, size, "%c", row->have_info ? row->info.state : '-');
+        snprintf(buf, size, "%c", (row->info.known & FMX_KNOWN_STATE) ? row->info.state : '-');
         break;
     case COL_WAITED:
-        fmx_format_waited(row->waited_ns, buf, size);
+        if (row->waited_known)
+            fmx_format_waited(row->waited_ns, buf, size);
+        else
+            snprintf(buf, size, "-");
         break;
     case COL_MUTEX:
-        fmx_format_mutex(row->mutex_address, row->mutex_name, buf, size);
+        fmx_format_mutex(row->mutex_address, row->mutex_name, row->mutex_symbol, buf, size);
         break;
     case COL_OWNER:
         fmx_format_owner(&row->owner, buf, size);
@@ -218,37 +225,55 @@ static void json_optional(const char *key, const char *text)
         json_string(text);
 }
 
+/* The thread's figures and the time waited; null where unknown. */
+static void print_figures(const struct row *row)
+{
+    const struct fmx_thread_info *info = &row->info;
+    if (info->known & FMX_KNOWN_SWITCHES)
+        printf(", \"context_switches\": %llu", info->context_switches);
+    else
+        printf(", \"context_switches\": null");
+    if (info->known & FMX_KNOWN_TIMES)
+        printf(", \"user_seconds\": %.3f, \"kernel_seconds\": %.3f", info->user_seconds,
+               info->kernel_seconds);
+    else
+        printf(", \"user_seconds\": null, \"kernel_seconds\": null");
+    if (info->known & FMX_KNOWN_STATE)
+        printf(", \"state\": \"%c\"", info->state);
+    else
+        printf(", \"state\": null");
+    if (row->waited_known) {
+        char waited[32];
+        fmx_format_waited(row->waited_ns, waited, sizeof waited);
+        printf(", \"waited_ms\": %llu, \"waited\": \"%s\"", (unsigned long long)(row->waited_ns / 1000000u),
+               waited);
+    } else {
+        printf(", \"waited_ms\": null, \"waited\": null");
+    }
+}
+
 static void print_json(const struct table *table)
 {
     printf("{\"waiters\": [");
     for (size_t i = 0; i < table->count; i++) {
         const struct row *row = &table->rows[i];
-        char waited[32];
-        fmx_format_waited(row->waited_ns, waited, sizeof waited);
         printf("%s\n  {\"process\": ", i == 0 ? "" : ",");
         json_string(row->process);
         printf(", \"pid\": %d, \"thread\": ", (int)row->pid);
         json_string(row->info.name);
         printf(", \"tid\": %d", (int)row->tid);
-        if (row->have_info)
-            printf(", \"context_switches\": %llu, \"user_seconds\": %.3f, \"kernel_seconds\": %.3f, "
-                   "\"state\": \"%c\"",
-                   row->info.context_switches, row->info.user_seconds, row->info.kernel_seconds,
-                   row->info.state);
-        else
-            printf(", \"context_switches\": null, \"user_seconds\": null, \"kernel_seconds\": null, "
-                   "\"state\": null");
-        printf(", \"waited_ms\": %llu, \"waited\": \"%s\"", (unsigned long long)(row->waited_ns / 1000000u),
-               waited);
+        print_figures(row);
         printf(", \"mutex\": \"0x%llx\"", (unsigned long long)row->mutex_address);
         json_optional("mutex_name", row->mutex_name);
+        json_optional("mutex_symbol", row->mutex_symbol);
         printf(", \"kind\": \"%s\"", row->waiter.kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t");
         if (row->owner.tid != 0) {
-            printf(", \"owner_tid\": %d, \"owner_name\": ", (int)row->owner.tid);
-            json_string(row->owner.name);
+            printf(", \"owner_tid\": %d", (int)row->owner.tid);
+            json_optional("owner_name", row->owner.exited ? "" : row->owner.name);
         } else {
             printf(", \"owner_tid\": null, \"owner_name\": null");
         }
+        printf(", \"owner_exited\": %s", row->owner.exited ? "true" : "false");
         printf(", \"owner_from\": \"%s\"", row->owner.from_lock ? "lock word" : "owner_seen");
         printf(", \"site\": \"0x%llx\"", (unsigned long long)row->site.address);
         json_optional("site_function", row->site.symbol);
@@ -301,37 +326,109 @@ static int collect_all(struct table *table)
     return status;
 }
 
+#define USAGE "usage: fmx waiters [--json] [PID...] | fmx waiters [--json] --core CORE [--exe EXE]"
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: fmx waiters [--json] [PID...]\n");
+    fprintf(out, "%s\n", USAGE);
+}
+
+/* Collects the named processes, or all of this user's; returns the exit
+ * status, and in *shown whether there is a table to show. */
+static int collect_processes(const pid_t *pids, int npids, struct table *table, bool *shown)
+{
+    if (npids == 0) {
+        *shown = true;
+        return collect_all(table);
+    }
+    int status = 0;
+    *shown = false;
+    for (int i = 0; i < npids; i++) {
+        struct fmx_target target;
+        if (fmx_target_open(pids[i], &target, false) != 0) {
+            status = 1;
+            continue;
+        }
+        /* When no named process could be read there is no table to show,
+         * only the errors already printed. */
+        *shown = true;
+        int err = collect(&target, table);
+        fmx_target_close(&target);
+        if (err != 0) {
+            fprintf(stderr, "fmx: out of memory\n");
+            *shown = false;
+            return 1;
+        }
+    }
+    return status;
+}
+
+static int collect_core(const char *core, const char *exe, struct table *table, bool *shown)
+{
+    struct fmx_target target;
+    bool exe_trouble;
+    *shown = false;
+    if (fmx_target_open_core(core, exe, &target, &exe_trouble) != 0)
+        return 1;
+    int err = collect(&target, table);
+    fmx_target_close(&target);
+    if (err != 0) {
+        fprintf(stderr, "fmx: out of memory\n");
+        return 1;
+    }
+    *shown = true;
+    return exe_trouble ? 1 : 0;
 }
 
 int fmx_waiters_main(int argc, char **argv)
 {
-    bool json = false, options_done = false;
-    /* The process ids, checked before any process is read; options may
-     * come before or after them. */
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'}, {"core", required_argument, NULL, 'c'},
+        {"exe", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool json = false;
+    const char *core = NULL, *exe = NULL;
+    opterr = 0;
+    for (int opt; (opt = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
+        switch (opt) {
+        case 'j':
+            json = true;
+            break;
+        case 'c':
+            core = optarg;
+            break;
+        case 'e':
+            exe = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case ':':
+            fprintf(stderr, "fmx waiters: option '%s' needs a value (%s)\n", argv[optind - 1], USAGE);
+            return 2;
+        default:
+            fprintf(stderr, "fmx waiters: unknown option '%s' (%s)\n", argv[optind - 1], USAGE);
+            return 2;
+        }
+    }
+    if (exe != NULL && core == NULL) {
+        fprintf(stderr, "fmx waiters: --exe goes with --core (%s)\n", USAGE);
+        return 2;
+    }
+    if (core != NULL && optind < argc) {
+        fprintf(stderr, "fmx waiters: a core and process ids do not go together (%s)\n", USAGE);
+        return 2;
+    }
+    /* The process ids, checked before any process is read. */
     pid_t *pids = calloc((size_t)argc, sizeof *pids);
     int npids = 0;
     if (pids == NULL) {
         fprintf(stderr, "fmx: out of memory\n");
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
-        if (!options_done && strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (!options_done && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {
-            usage(stdout);
-            free(pids);
-            return 0;
-        } else if (!options_done && strcmp(argv[i], "--") == 0) {
-            options_done = true;
-        } else if (!options_done && argv[i][0] == '-') {
-            fprintf(stderr, "fmx waiters: unknown option '%s' (usage: fmx waiters [--json] [PID...])\n",
-                    argv[i]);
-            free(pids);
-            return 2;
-        } else if (!fmx_parse_id(argv[i], &pids[npids++])) {
+    for (int i = optind; i < argc; i++) {
+        if (!fmx_parse_id(argv[i], &pids[npids++])) {
             fprintf(stderr, "fmx waiters: '%s' is not a process id\n", argv[i]);
             free(pids);
             return 2;
@@ -339,36 +436,13 @@ int fmx_waiters_main(int argc, char **argv)
     }
 
     struct table table = {0};
-    int status = 0;
-    int opened = 0; /* processes read, of those named */
-    if (npids == 0) {
-        status = collect_all(&table);
-    } else {
-        for (int i = 0; i < npids; i++) {
-            struct fmx_target target;
-            if (fmx_target_open(pids[i], &target, false) != 0) {
-                status = 1;
-                continue;
-            }
-            opened++;
-            int err = collect(&target, &table);
-            fmx_target_close(&target);
-            if (err != 0) {
-                fprintf(stderr, "fmx: out of memory\n");
-                status = 1;
-                goto out;
-            }
-        }
-        /* When no named process could be read there is no table to show,
-         * only the errors already printed. */
-        if (opened == 0)
-            goto out;
-    }
-    if (json)
+    bool shown;
+    int status = core != NULL ? collect_core(core, exe, &table, &shown)
+                              : collect_processes(pids, npids, &table, &shown);
+    if (shown && json)
         print_json(&table);
-    else
+    else if (shown)
         print_table(&table);
-out:
     free(table.rows);
     free(pids);
     return status;
