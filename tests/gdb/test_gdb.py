@@ -154,7 +154,7 @@ def check_free_printer(out):
 
 def check_wdm_printer(out, v):
     expected = [
-        r"_FAST_MUTEX 0x%x \(GdbWdm\)" % v["wdm"],
+        r"_FAST_MUTEX 0x%x \(GdbWdm\) <wdm_mutex>" % v["wdm"],
         r"   \+0x000 Count            : 0n4 \(held, 1 waiter\)",
         r"   \+0x008 Owner            : 0x[0-9a-f]{16} \(thread %d, GdbOwner\)" % v["owner"],
         r"   \+0x010 Contention       : 0n1",
@@ -189,8 +189,8 @@ def check_waiters(out, v, args, live):
     site_wait = marker_line(args.source, "FMX-SITE-WAIT")
     site_wdm = marker_line(args.source, "FMX-SITE-WDM")
     expect = {
-        "GdbWaiter": (v["waiter"], "0x%x (GdbHeld)" % v["held"], site_wait),
-        "GdbWdmWaiter": (v["wdm_waiter"], "0x%x (GdbWdm)" % v["wdm"], site_wdm),
+        "GdbWaiter": (v["waiter"], "0x%x (GdbHeld) <held_mutex>" % v["held"], site_wait),
+        "GdbWdmWaiter": (v["wdm_waiter"], "0x%x (GdbWdm) <wdm_mutex>" % v["wdm"], site_wdm),
     }
     waited = []
     for name, (tid, mutex, line) in expect.items():
@@ -210,7 +210,7 @@ def check_waiters(out, v, args, live):
 
 
 def check_mutex(out, v, args):
-    wdm = ("FAST_MUTEX 0x%x (GdbWdm) in process %d (gdb_fixture)\n"
+    wdm = ("FAST_MUTEX 0x%x (GdbWdm) <wdm_mutex> in process %d (gdb_fixture)\n"
            "  Count:        4 (held, 1 waiter)\n" % (v["wdm"], v["pid"]))
     check(wdm in out, "fmx mutex wdm_mutex: title and Count", out)
     check(re.search(r"  Owner:        0x[0-9a-f]{16} \(thread %d, GdbOwner\)\n"
@@ -224,7 +224,7 @@ def check_mutex(out, v, args):
                     % (v["owner"], v["wdm"] + 0x18, v["owner"], v["wdm_waiter"],
                        marker_line(args.source, "FMX-SITE-WDM")), out) is not None,
           "fmx mutex wdm_mutex: fields and waiter", out)
-    held = re.search(r"fast_mutex_t 0x%x \(GdbHeld\) in process %d \(gdb_fixture\)\n"
+    held = re.search(r"fast_mutex_t 0x%x \(GdbHeld\) <held_mutex> in process %d \(gdb_fixture\)\n"
                      r"  Owner:        %d \(GdbOwner\)\n"
                      r"  Flags:        WAITERS \(lock word 0x[0-9a-f]{8}\)\n"
                      r"  Contention:   1\n  Waiters:      1\n"
@@ -238,7 +238,7 @@ def check_mutex(out, v, args):
 def check_thread(out, v, args):
     line = marker_line(args.source, "FMX-SITE-WAIT")
     wait = re.search(r"Thread %d \(GdbWaiter\) of process %d \(gdb_fixture\)\n  State: .*\n"
-                     r"  Waiting for:  fast_mutex_t 0x%x \(GdbHeld\)\n"
+                     r"  Waiting for:  fast_mutex_t 0x%x \(GdbHeld\) <held_mutex>\n"
                      r"  Owner:        %d \(GdbOwner\)\n"
                      r"  Waited:       (\S+)\n"
                      r"  Called from:  \S+ gdb_fixture.c:%d\n"
@@ -285,13 +285,23 @@ def case_thread(run):
     # The waiter's tid is known only once the fixture runs: name it through
     # the fixture's own variable.
     out, v = run.live_hold(["python gdb.execute('fmx thread %d' % "
-                            "int(gdb.parse_and_eval('waiter_tid')))", "fmx thread"])
+                            "int(gdb.parse_and_eval('waiter_tid')))", "fmx thread",
+                            "python gdb.execute('fmx thread %d' % "
+                            "int(gdb.parse_and_eval('owner_tid')))"])
     no_traceback(out)
     check_waited([check_thread(out, v, run.args)], HOLD_WAIT_S, 60, "fmx thread", out)
     check(re.search(r"Thread %d \(gdb_fixture\) of process %d \(gdb_fixture\)\n"
                     r"  State:        t \(tracing stop\).*\n"
                     r"  Waiting:      not for a fastmutex\n" % (v["pid"], v["pid"]), out),
           "fmx thread (the selected thread, main)", out)
+    # The owner holds both mutexes, each with one waiter (listed in the
+    # order their waiters' records were made).
+    holds = re.search(r"Thread %d \(GdbOwner\).*\n.*\n  Waiting:      not for a fastmutex\n"
+                      r"  Holds:        (.*)\n                (.*)\n" % v["owner"], out)
+    check(holds is not None and set(holds.groups()) == {
+        "fast_mutex_t 0x%x (GdbHeld) <held_mutex>, 1 waiter" % v["held"],
+        "FAST_MUTEX 0x%x (GdbWdm) <wdm_mutex>, 1 waiter" % v["wdm"]},
+        "fmx thread OWNER: what it holds", out)
 
 
 def case_static(run):
@@ -366,12 +376,16 @@ def case_core_abort(run):
     check(set(rows) == {"DeadlockA", "DeadlockB"}, "fmx waiters: both threads of the cycle", out)
     line = marker_line(run.args.source, "FMX-SITE-DEADLOCK")
     for name, mutex in (("DeadlockA", "LockB"), ("DeadlockB", "LockA")):
-        check(rows[name][9].endswith("(%s)" % mutex), "%s waits for %s" % (name, mutex), out)
+        check(rows[name][9].endswith("(%s) <%s>" % (mutex, mutex.replace("Lock", "lock_").lower())),
+              "%s waits for %s" % (name, mutex), out)
         check(rows[name][11].endswith("gdb_fixture.c:%d" % line), "%s's site" % name, out)
     check("Deadlock: the deadlock check found a cycle through" in out, "the cycle", out)
-    # The library stamped the moment it aborted: the waits had lasted the
-    # deadlock check's 1 s at least, and no longer than the program ran.
-    check_waited([seconds(rows[n][8]) for n in rows], 1.0, lasted, "the abort core's waits", out)
+    # The library stamped the moment it aborted: the thread that ran the
+    # deadlock check had waited its 1 s at least (the other one began a
+    # little later), and no wait lasted longer than the program ran.
+    waited = [seconds(rows[n][8]) for n in rows]
+    check_waited(waited, 0.5, lasted, "the abort core's waits", out)
+    check(max(waited) >= 1.0, "the abort core: the checking thread waited 1 s", out)
     check(re.search(r"= fast_mutex_t = \{State = held, WAITERS, Owner = \d+ \(DeadlockA\), "
                     r"Contention = 1, Name = LockA, Waiters = 1, \[1\] = \d+ \(DeadlockB\) "
                     r"waited \S+\}", out), "p lock_a in the abort core", out)

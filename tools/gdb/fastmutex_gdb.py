@@ -450,8 +450,53 @@ def format_site(site, tid=None):
 # ---------------------------------------------------------------------------
 # Mutexes.
 
+MUTEX_TAGS = ("fast_mutex", "_FAST_MUTEX")
+
+
+def member_path(type_, offset):
+    """".Event.Lock": the members of a variable of type type_ down to the
+    mutex at `offset` into it, with what the debug info leaves over as
+    "+0x10"."""
+    path = ""
+    for _ in range(16):
+        basic = type_.strip_typedefs()
+        if offset == 0 and basic.code == gdb.TYPE_CODE_STRUCT and basic.tag in MUTEX_TAGS:
+            break
+        if basic.code not in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+            break
+        inside = [f for f in basic.fields() if f.name and not f.artificial and f.bitpos // 8
+                  <= offset < f.bitpos // 8 + f.type.sizeof]
+        if not inside:
+            break
+        path += "." + inside[0].name
+        offset -= inside[0].bitpos // 8
+        type_ = inside[0].type
+    return path + ("+0x%x" % offset if offset else "")
+
+
+def data_symbol(address):
+    """The variable at `address`, as fmx names it: "held_mutex", or with
+    the members down to the mutex, "wdm_mutex.Event.Lock"; "" when none."""
+    try:
+        text = gdb.execute("info symbol 0x%x" % address, to_string=True)
+    except gdb.error:
+        return ""
+    match = re.match(r"(\S+)(?: \+ (\d+))? in section (\S+)", text)
+    if match is None or match.group(3).startswith(".text"):
+        return ""
+    name, offset = match.group(1), int(match.group(2) or 0)
+    symbol = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+    if symbol is None:
+        return name + ("+0x%x" % offset if offset else "")
+    return name + member_path(symbol.type, offset)
+
+
 def format_mutex(address, name):
-    return "0x%x (%s)" % (address, name) if name else "0x%x" % address
+    """"0x55d0c0a0 (FastMutex)", with the variable when it is not the name:
+    "0x55d0c0a0 (GdbHeld) <held_mutex>"."""
+    text = "0x%x (%s)" % (address, name) if name else "0x%x" % address
+    symbol = data_symbol(address)
+    return text + " <%s>" % symbol if symbol and symbol != name else text
 
 
 def format_owner(tid, registry):
@@ -705,7 +750,7 @@ def mutex_value(expression):
         value = value.dereference()
         basic = value.type.strip_typedefs()
     tag = basic.tag if basic.code == gdb.TYPE_CODE_STRUCT else None
-    if tag not in ("fast_mutex", "_FAST_MUTEX") or value.address is None:
+    if tag not in MUTEX_TAGS or value.address is None:
         raise FmxError("mutex: '%s' is of type %s, not a fast_mutex_t or FAST_MUTEX in memory (or a "
                        "pointer to one); for an address write *(fast_mutex_t *)ADDR"
                        % (expression, value.type))
@@ -844,10 +889,26 @@ the selected thread."""
             gdb.write("  Called from:  %s\n" % format_site(rec.site, rec.tid))
             if rec.deadlock:
                 gdb.write("  Deadlock:     yes: the deadlock check found this wait in a cycle\n")
+        self.show_held(registry, tid)
         if rec is not None and rec.acquired_mutex:
             gdb.write("  Last waited for and got: %s at %s\n" % (
                 format_mutex(rec.acquired_mutex, mutex_name(registry, rec.acquired_mutex)),
                 format_site(rec.acquired_site)))
+
+    def show_held(self, registry, tid):
+        """The mutexes the thread holds that others wait for."""
+        held = {}
+        for rec in registry.waiting():
+            if rec.mutex in held:
+                held[rec.mutex][1] += 1
+            elif lock_word_owner(rec) == tid:
+                held[rec.mutex] = [rec, 1]
+        for i, (rec, count) in enumerate(held.values()):
+            wdm = registry.is_wdm(rec)
+            name = mutex_name(registry, rec.mutex, rec.outer if wdm else 0)
+            gdb.write("  %-14s%s %s, %d waiter%s\n" % (
+                "Holds:" if i == 0 else "", "FAST_MUTEX" if wdm else "fast_mutex_t",
+                format_mutex(waiter_mutex(registry, rec), name), count, "" if count == 1 else "s"))
 
     def show_stack(self, thread):
         gdb.write("\nStack:\n")
