@@ -210,9 +210,9 @@ def check_waiters(out, v, args, live):
 
 
 def check_mutex(out, v, args):
-    wdm = ("FAST_MUTEX 0x%x (GdbWdm) <wdm_mutex> in process %d (gdb_fixture)\n"
-           "  Count:        4 (held, 1 waiter)\n" % (v["wdm"], v["pid"]))
-    check(wdm in out, "fmx mutex wdm_mutex: title and Count", out)
+    wdm = (r"FAST_MUTEX 0x%x \(GdbWdm\) <wdm_mutex> in (?:core of )?process %d \(gdb_fixture\)\n"
+           r"  Count:        4 \(held, 1 waiter\)\n" % (v["wdm"], v["pid"]))
+    check(re.search(wdm, out), "fmx mutex wdm_mutex: title and Count", out)
     check(re.search(r"  Owner:        0x[0-9a-f]{16} \(thread %d, GdbOwner\)\n"
                     r"  Contention:   1\n  OldIrql:      1 \(APC_LEVEL\)\n"
                     r"  Event.Lock:   fast_mutex_t at 0x%x\n"
@@ -224,7 +224,8 @@ def check_mutex(out, v, args):
                     % (v["owner"], v["wdm"] + 0x18, v["owner"], v["wdm_waiter"],
                        marker_line(args.source, "FMX-SITE-WDM")), out) is not None,
           "fmx mutex wdm_mutex: fields and waiter", out)
-    held = re.search(r"fast_mutex_t 0x%x \(GdbHeld\) <held_mutex> in process %d \(gdb_fixture\)\n"
+    held = re.search(r"fast_mutex_t 0x%x \(GdbHeld\) <held_mutex> in (?:core of )?process %d "
+                     r"\(gdb_fixture\)\n"
                      r"  Owner:        %d \(GdbOwner\)\n"
                      r"  Flags:        WAITERS \(lock word 0x[0-9a-f]{8}\)\n"
                      r"  Contention:   1\n  Waiters:      1\n"
@@ -237,7 +238,8 @@ def check_mutex(out, v, args):
 
 def check_thread(out, v, args):
     line = marker_line(args.source, "FMX-SITE-WAIT")
-    wait = re.search(r"Thread %d \(GdbWaiter\) of process %d \(gdb_fixture\)\n  State: .*\n"
+    wait = re.search(r"Thread %d \(GdbWaiter\) of (?:core of )?process %d \(gdb_fixture\)\n"
+                     r"  State: .*\n"
                      r"  Waiting for:  fast_mutex_t 0x%x \(GdbHeld\) <held_mutex>\n"
                      r"  Owner:        %d \(GdbOwner\)\n"
                      r"  Waited:       (\S+)\n"
@@ -331,6 +333,9 @@ def case_core_gcore(run):
     waited += check_waiters(out, v, run.args, live=False)
     waited.append(check_mutex(out, v, run.args))
     waited.append(check_thread(out, v, run.args))
+    check("Thread %d (GdbWaiter) of core of process %d (gdb_fixture)\n"
+          "  State:        -, - context switches, user -, kernel -\n" % (v["waiter"], v["pid"])
+          in out, "fmx thread in a core: no /proc figures", out)
     check_waited(waited, low, high, "the core's waits", out)
 
 

@@ -310,6 +310,13 @@ def thread_name(tid, registry):
     return rec.thread_name if rec is not None and rec.thread_name else "?"
 
 
+def target_kind():
+    """How fmx names what it reads: "process", or "core of process"."""
+    connection = gdb.selected_inferior().connection
+    return "core of process" if connection is not None and connection.type == "core" \
+        else "process"
+
+
 def process_name():
     inferior = gdb.selected_inferior()
     comm = read_proc("/proc/%d/comm" % inferior.pid) if is_live() else None
@@ -781,9 +788,9 @@ Windows reads them."""
         lock_address = int(lock.address)
         name = mutex_name(registry, lock_address, address)
         inferior = gdb.selected_inferior()
-        gdb.write("%s %s in process %d (%s)\n" % ("FAST_MUTEX" if wdm else "fast_mutex_t",
-                                                  format_mutex(address, name), inferior.pid,
-                                                  process_name()))
+        gdb.write("%s %s in %s %d (%s)\n" % ("FAST_MUTEX" if wdm else "fast_mutex_t",
+                                             format_mutex(address, name), target_kind(),
+                                             inferior.pid, process_name()))
         if not wdm and registry is not None:
             outer = next((r.outer for r in registry.waiting()
                           if registry.is_wdm(r) and r.mutex == address), 0)
@@ -854,17 +861,19 @@ the selected thread."""
             raise FmxError("no process: run the program, attach to it, or load a core file")
         thread = thread_by_tid(tid)
         if thread is None:
-            raise FmxError("process %d has no thread %d" % (gdb.selected_inferior().pid, tid))
+            raise FmxError("%s %d has no thread %d" % (target_kind(), gdb.selected_inferior().pid,
+                                                       tid))
         registry, why = try_registry()
-        gdb.write("Thread %d (%s) of process %d (%s)\n" % (
-            tid, thread_name(tid, registry), gdb.selected_inferior().pid, process_name()))
+        gdb.write("Thread %d (%s) of %s %d (%s)\n" % (
+            tid, thread_name(tid, registry), target_kind(), gdb.selected_inferior().pid,
+            process_name()))
         figures = proc_figures(tid)
         if figures:
             state, switches, user, kernel = figures
             gdb.write("  State:        %s (%s), %d context switches, user %.3fs, kernel %.3fs\n"
                       % (state, STATE_WORDS.get(state, "unknown"), switches, user, kernel))
         else:
-            gdb.write("  State:        - (%s)\n" % ("unknown" if is_live() else "not in a core file"))
+            gdb.write("  State:        -, - context switches, user -, kernel -\n")
         if isinstance(why, NoRegistry):
             gdb.write("  Waiting:      not for a fastmutex\n")
         elif registry is None:
