@@ -14,6 +14,7 @@
 
 import os
 import re
+import struct
 import time
 
 import gdb
@@ -325,11 +326,66 @@ def process_name():
     return display_string(os.path.basename(inferior.progspace.filename or "?").encode()[:15])
 
 
-def proc_figures(tid):
-    """State letter, context switches, user and kernel seconds of a live
-    thread from /proc, or None (a core, or /proc refused)."""
-    if not is_live():
+NT_PRSTATUS = 1
+MAX_NOTES = 64 << 20
+
+
+def core_notes(path):
+    """(type, descriptor) of every note of an ELF64 little-endian core file,
+    each bounds-checked against the file: the core is untrusted input."""
+    with open(path, "rb") as f:
+        header = f.read(64)
+        if len(header) < 64 or header[:4] != b"\x7fELF" or header[4:6] != b"\x02\x01":
+            return
+        phoff, = struct.unpack_from("<Q", header, 32)
+        phentsize, phnum = struct.unpack_from("<HH", header, 54)
+        size = os.fstat(f.fileno()).st_size
+        if phentsize < 56 or phoff + phnum * phentsize > size:
+            return
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            kind, _, offset, _, _, filesz = struct.unpack("<IIQQQQ", f.read(40))
+            if kind != 4 or filesz > MAX_NOTES or offset + filesz > size:  # PT_NOTE
+                continue
+            f.seek(offset)
+            yield from split_notes(f.read(filesz))
+
+
+def split_notes(data):
+    at = 0
+    while at + 12 <= len(data):
+        namesz, descsz, kind = struct.unpack_from("<III", data, at)
+        desc = at + 12 + (namesz + 3) // 4 * 4
+        end = desc + (descsz + 3) // 4 * 4
+        if end > len(data):
+            return
+        yield kind, data[desc:desc + descsz]
+        at = end
+
+
+def core_thread_times(tid):
+    """User and kernel seconds of a thread, from its NT_PRSTATUS note in the
+    core (the generic elf_prstatus of 64-bit Linux: pr_pid at 32, pr_utime
+    and pr_stime as timevals at 48 and 64), or None."""
+    path = core_file_path()
+    try:
+        for kind, desc in core_notes(path) if path else ():
+            if kind == NT_PRSTATUS and len(desc) >= 80 \
+                    and struct.unpack_from("<i", desc, 32)[0] == tid:
+                user_s, user_us, sys_s, sys_us = struct.unpack_from("<qqqq", desc, 48)
+                return user_s + user_us / 1e6, sys_s + sys_us / 1e6
+    except (OSError, struct.error):
         return None
+    return None
+
+
+def proc_figures(tid):
+    """State letter, context switches, user and kernel seconds of a thread:
+    live, all from /proc; in a core, only the times its notes keep ("-"
+    and None for the rest); None when nothing is known."""
+    if not is_live():
+        times = core_thread_times(tid)
+        return ("-", None) + times if times else None
     base = "/proc/%d/task/%d/" % (gdb.selected_inferior().pid, tid)
     stat, status = read_proc(base + "stat"), read_proc(base + "status")
     if stat is None or status is None or b")" not in stat:
@@ -419,11 +475,17 @@ def static_line(site):
     return sal.symtab.filename, sal.line, innermost_function(site - 1) or ""
 
 
+def elf_name(name):
+    """The ELF name of a symbol gdb shows with GCC's clone suffixes spelled
+    out ("f[cold]", "f[clone .constprop.0]"), as fmx shows it ("f.cold")."""
+    return re.sub(r"\[clone (\.[^\]]*)\]", r"\1", re.sub(r"\[cold\]", ".cold", name))
+
+
 def symbol_offset(pc, return_address=True):
     """"function+0xoff" of an address, from the ELF symbol table as fmx
-    reads it (a call in the part GCC moved out of line is in "f.cold",
-    which gdb shows as "f[cold]"), or None.  A return address is looked up
-    one byte back: a call that ends a function returns to the next one."""
+    reads it (a call in the part GCC moved out of line is in "f.cold"), or
+    None.  A return address is looked up one byte back: a call that ends a
+    function returns to the next one."""
     lookup = pc - 1 if return_address else pc
     try:
         text = gdb.execute("info symbol 0x%x" % lookup, to_string=True)
@@ -432,7 +494,7 @@ def symbol_offset(pc, return_address=True):
     match = re.match(r"(\S+)(?: \+ (\d+))? in section", text)
     if match is None:
         return None
-    return "%s+0x%x" % (match.group(1), int(match.group(2) or 0) + pc - lookup)
+    return "%s+0x%x" % (elf_name(match.group(1)), int(match.group(2) or 0) + pc - lookup)
 
 
 def format_site(site, tid=None):
@@ -867,13 +929,11 @@ the selected thread."""
         gdb.write("Thread %d (%s) of %s %d (%s)\n" % (
             tid, thread_name(tid, registry), target_kind(), gdb.selected_inferior().pid,
             process_name()))
-        figures = proc_figures(tid)
-        if figures:
-            state, switches, user, kernel = figures
-            gdb.write("  State:        %s (%s), %d context switches, user %.3fs, kernel %.3fs\n"
-                      % (state, STATE_WORDS.get(state, "unknown"), switches, user, kernel))
-        else:
-            gdb.write("  State:        -, - context switches, user -, kernel -\n")
+        state, switches, user, kernel = proc_figures(tid) or ("-", None, None, None)
+        gdb.write("  State:        %s, %s context switches, user %s, kernel %s\n" % (
+            "-" if state == "-" else "%s (%s)" % (state, STATE_WORDS.get(state, "unknown")),
+            "-" if switches is None else switches,
+            "-" if user is None else "%.3fs" % user, "-" if kernel is None else "%.3fs" % kernel))
         if isinstance(why, NoRegistry):
             gdb.write("  Waiting:      not for a fastmutex\n")
         elif registry is None:
