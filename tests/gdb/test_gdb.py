@@ -437,9 +437,9 @@ def case_errors(run):
             message = message % v["pid"]
         check(message in out, "%s: %r" % (command, message), out)
     # No process at all.
-    out = run.gdb(run.args.fixture, ["fmx waiters", "fmx thread"])
+    out = run.gdb(run.args.fixture, ["fmx waiters", "fmx thread", "fmx mutex held_mutex"])
     no_traceback(out)
-    check(out.count("fmx: no process: run the program, attach to it, or load a core file") == 2,
+    check(out.count("fmx: no process: run the program, attach to it, or load a core file") == 3,
           "no process", out)
 
 

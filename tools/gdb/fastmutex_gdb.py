@@ -843,6 +843,8 @@ Windows reads them."""
         run_command(lambda: self.show(argument.strip()))
 
     def show(self, expression):
+        if gdb.selected_inferior().pid == 0:
+            raise FmxError("no process: run the program, attach to it, or load a core file")
         value, wdm = mutex_value(expression)
         registry, why = try_registry()
         address = int(value.address)
