@@ -44,7 +44,9 @@ if command -v groff >/dev/null 2>&1; then
 fi
 
 # The library files.
-shared=$(find "$prefix" -name 'libfastmutex.so.*' -type f | head -n 1)
+# The library, not the gdb extension installed under its path
+# (share/gdb/auto-load/.../libfastmutex.so.X.Y.Z-gdb.py).
+shared=$(find "$prefix" -name 'libfastmutex.so.*' ! -name '*-gdb.py' -type f | head -n 1)
 [ -n "$shared" ] || fail "no libfastmutex.so.* installed under $prefix"
 libdir=$(dirname "$shared")
 [ -e "$libdir/libfastmutex.so" ] || fail "no libfastmutex.so development link in $libdir"

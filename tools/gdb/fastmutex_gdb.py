@@ -234,6 +234,8 @@ def try_registry():
         return Registry(), None
     except FmxError as err:
         return None, err
+    except gdb.error as err:  # gdb.MemoryError too: the printers never raise
+        return None, FmxError(str(err))
 
 
 # ---------------------------------------------------------------------------
