@@ -259,13 +259,17 @@ static void report_exited_owner(const struct link *waiter, int32_t owner)
     deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
 }
 
-/* Whether thread `owner`, holding `m`, has exited, and has not been
- * reported for m yet (called under check_lock). */
+/* Whether thread `owner`, seen holding `m`, has exited holding it, and
+ * has not been reported for m yet (called under check_lock). */
 static bool newly_exited_owner(const fast_mutex_t *m, int32_t owner)
 {
-    bool shared = atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) ==
-                  FAST_MUTEX_SHARED_QUEUE;
+    fast_mutex_t *lock = (fast_mutex_t *)m;
+    bool shared = atomic_load_explicit(&lock->queue, memory_order_relaxed) == FAST_MUTEX_SHARED_QUEUE;
     if (thread_exists(owner, shared) || (orphan_reported == m && orphan_owner_reported == owner))
+        return false;
+    /* It may have let go and then exited since its id was read; once it
+     * is gone, a lock word that still names it was never released. */
+    if ((atomic_load_explicit(&lock->word, memory_order_relaxed) & FAST_MUTEX_OWNER_MASK) != (uint32_t)owner)
         return false;
     orphan_reported = m;
     orphan_owner_reported = owner;
