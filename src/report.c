@@ -259,55 +259,58 @@ static void report_exited_owner(const struct link *waiter, int32_t owner)
     deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
 }
 
-bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
+/* Whether thread `owner`, seen holding `m`, has exited holding it, and
+ * has not been reported for m yet (called under check_lock). */
+static bool newly_exited_owner(const fast_mutex_t *m, int32_t owner)
 {
-    struct link chain[MAX_CYCLE];
-    int n = 0;
-    read_link(&chain[n++], self);
+    fast_mutex_t *lock = (fast_mutex_t *)m;
+    bool shared = atomic_load_explicit(&lock->queue, memory_order_relaxed) == FAST_MUTEX_SHARED_QUEUE;
+    if (thread_exists(owner, shared) || (orphan_reported == m && orphan_owner_reported == owner))
+        return false;
+    /* It may have let go and then exited since its id was read; once it
+     * is gone, a lock word that still names it was never released. */
+    if ((atomic_load_explicit(&lock->word, memory_order_relaxed) & FAST_MUTEX_OWNER_MASK) != (uint32_t)owner)
+        return false;
+    orphan_reported = m;
+    orphan_owner_reported = owner;
+    return true;
+}
+
+/* Follows the chain of waits from chain[0], waiting for m: the owner of
+ * the mutex, what that owner waits for, and so on.  Fills chain[*n] and
+ * returns true when it comes back to the first thread; sets
+ * *exited_owner when it ends at an owner that has exited. */
+static bool walk_chain(const fast_mutex_t *m, int32_t self, struct link chain[MAX_CYCLE], int *n,
+                       int32_t *exited_owner)
+{
     const fast_mutex_t *waited = m;
-    bool cycle = false;
-    int32_t exited_owner = 0;
-    pthread_mutex_lock(&check_lock);
-    while (n < MAX_CYCLE) {
+    while (*n < MAX_CYCLE) {
         /* The mutex stays valid: a thread is blocked waiting for it. */
         int32_t owner = (int32_t)(atomic_load_explicit(&((fast_mutex_t *)waited)->word,
                                                        memory_order_relaxed) &
                                   FAST_MUTEX_OWNER_MASK);
         if (owner == 0)
-            break;
-        if (owner == self->tid) {
-            /* Back to us through others: a cycle.  Straight away (n == 1),
-             * the lock was just handed to us, which is no deadlock. */
-            cycle = n > 1;
-            break;
-        }
+            return false;
+        /* Back to us through others: a cycle.  Straight away (n == 1),
+         * the lock was just handed to us, which is no deadlock. */
+        if (owner == self)
+            return *n > 1;
         struct fmx_record *rec = fmx_waiting_record(owner);
         if (rec == NULL) {
             /* The owner runs, waits for something else, or is gone. */
-            bool shared = atomic_load_explicit(&((fast_mutex_t *)waited)->queue, memory_order_relaxed) ==
-                          FAST_MUTEX_SHARED_QUEUE;
-            if (!thread_exists(owner, shared) &&
-                (orphan_reported != waited || orphan_owner_reported != owner)) {
-                exited_owner = owner;
-                orphan_reported = waited;
-                orphan_owner_reported = owner;
-            }
-            break;
+            if (newly_exited_owner(waited, owner))
+                *exited_owner = owner;
+            return false;
         }
-        read_link(&chain[n], rec);
-        waited = chain[n].mutex;
-        n++;
+        read_link(&chain[*n], rec);
+        waited = chain[*n].mutex;
+        (*n)++;
     }
-    bool first = cycle && atomic_load_explicit(&self->deadlock, memory_order_relaxed) == 0;
-    if (first)
-        for (int i = 0; i < n; i++)
-            atomic_store_explicit(&chain[i].rec->deadlock, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&check_lock);
-    if (exited_owner != 0)
-        report_exited_owner(&chain[n - 1], exited_owner);
-    if (!first)
-        return cycle;
+    return false;
+}
 
+static void report_cycle(const struct link chain[MAX_CYCLE], int n)
+{
     struct report r = {.len = 0};
     add(&r, "fastmutex: deadlock detected: %d threads wait for each other in a cycle\n", n);
     for (int i = 0; i < n; i++) {
@@ -321,5 +324,24 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     if (on_deadlock == ON_DEADLOCK_ABORT)
         add(&r, "  FASTMUTEX_ON_DEADLOCK=abort: aborting\n");
     deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
-    return true;
+}
+
+bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
+{
+    struct link chain[MAX_CYCLE];
+    int n = 0;
+    int32_t exited_owner = 0;
+    read_link(&chain[n++], self);
+    pthread_mutex_lock(&check_lock);
+    bool cycle = walk_chain(m, self->tid, chain, &n, &exited_owner);
+    bool first = cycle && atomic_load_explicit(&self->deadlock, memory_order_relaxed) == 0;
+    if (first)
+        for (int i = 0; i < n; i++)
+            atomic_store_explicit(&chain[i].rec->deadlock, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&check_lock);
+    if (exited_owner != 0)
+        report_exited_owner(&chain[n - 1], exited_owner);
+    if (first)
+        report_cycle(chain, n);
+    return cycle;
 }

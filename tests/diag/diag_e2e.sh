@@ -233,7 +233,7 @@ case_mutex() {
 
     run_fmx mutex "$F_pid" "$F_mutex"
     [[ $RC -eq 0 ]] || fail "fmx mutex exited $RC: $ERR"
-    expect_in "$OUT" "fast_mutex_t $F_mutex (DiagMutex) in process $F_pid (diag_fixture)" "title"
+    expect_in "$OUT" "fast_mutex_t $F_mutex (DiagMutex) <diag_mutex> in process $F_pid (diag_fixture)" "title"
     expect_in "$OUT" "Owner:        $F_owner (DiagOwner)" "owner"
     expect_in "$OUT" "Flags:        WAITERS" "flags"
     expect_in "$OUT" "Contention:   1" "contention"

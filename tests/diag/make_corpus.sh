@@ -61,3 +61,5 @@ for mode in ("hold", "deadlock"):
         open(f"{out}/{mode}-truncated-{cut}", "wb").write(compact[:cut])
 EOF
 ls -l "$OUT"
+# The core fuzzer's seeds are core images around these registries.
+python3 "$(dirname "$0")/make_core_corpus.py" "$OUT" "$(dirname "$OUT")/corpus_core"

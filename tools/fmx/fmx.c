@@ -15,7 +15,7 @@ static const struct command commands[] = {
     {"demo", fmx_demo_main, "demo race|fixed [options]   the file-creation/file-move race, without and with a Fast Mutex"},
     {"waiters", fmx_waiters_main, "waiters [--json] [PID...]  threads waiting on a fastmutex (like !WrFastMutex)"},
     {"thread", fmx_thread_main, "thread PID TID             one thread: its wait and its stack (like !mex.t)"},
-    {"mutex", fmx_mutex_main, "mutex [--wdm] PID ADDR     one mutex: owner, contention, waiters (like dt _FAST_MUTEX)"},
+    {"mutex", fmx_mutex_main, "mutex [--wdm] PID ADDR|SYMBOL  one mutex: owner, contention, waiters (like dt _FAST_MUTEX)"},
 };
 
 static void usage(FILE *out)
@@ -23,7 +23,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: fmx COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  fmx %s\n", commands[i].summary);
-    fprintf(out, "\nSee fmx(1).\n");
+    fprintf(out, "\nwaiters, thread and mutex read a core dump instead with --core CORE [--exe EXE]"
+                 " in place of PID.\nSee fmx(1).\n");
 }
 
 int main(int argc, char **argv)

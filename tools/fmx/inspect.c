@@ -246,20 +246,37 @@ void fmx_name_owner(struct fmx_target *target, uint32_t queue, struct fmx_owner 
         owner->exited = true;
 }
 
-void fmx_find_owner(struct fmx_target *target, const struct fmx_waiter *waiter, struct fmx_owner *owner)
+/* Reads the owner from the lock word at `mutex`; false when the memory
+ * cannot be read. */
+static bool read_owner(struct fmx_target *target, uint64_t mutex, pid_t *tid, uint32_t *queue)
 {
     fast_mutex_t lock;
+    if (fmx_target_read(target, mutex, &lock, sizeof lock) != 0)
+        return false;
+    *tid = (pid_t)(atomic_load_explicit(&lock.word, memory_order_relaxed) & FAST_MUTEX_OWNER_MASK);
+    *queue = atomic_load_explicit(&lock.queue, memory_order_relaxed);
+    return true;
+}
+
+void fmx_find_owner(struct fmx_target *target, const struct fmx_waiter *waiter, struct fmx_owner *owner)
+{
     uint32_t queue = 0;
     *owner = (struct fmx_owner){.tid = waiter->owner_seen};
-    if (fmx_target_read(target, waiter->mutex, &lock, sizeof lock) == 0) {
-        owner->tid = (pid_t)(atomic_load_explicit(&lock.word, memory_order_relaxed) & FAST_MUTEX_OWNER_MASK);
-        queue = atomic_load_explicit(&lock.queue, memory_order_relaxed);
-        owner->from_lock = true;
-    }
-    if (owner->tid > 0)
-        fmx_name_owner(target, queue, owner);
-    else
+    owner->from_lock = read_owner(target, waiter->mutex, &owner->tid, &queue);
+    if (owner->tid <= 0) {
         owner->tid = 0;
+        return;
+    }
+    fmx_name_owner(target, queue, owner);
+    /* A live owner may have let go, then exited, since the word was read:
+     * only a word that still names it once it is gone was never released. */
+    pid_t again;
+    if (owner->exited && target->core == NULL && read_owner(target, waiter->mutex, &again, &queue) &&
+        again != owner->tid) {
+        *owner = (struct fmx_owner){.tid = again, .from_lock = true};
+        if (again > 0)
+            fmx_name_owner(target, queue, owner);
+    }
 }
 
 uint64_t fmx_waiter_mutex_address(const struct fmx_waiter *waiter)

@@ -201,7 +201,9 @@ static int open_named_target(int argc, char **argv, const char *core, const char
     return fmx_target_open(pid, target, false) == 0 ? 0 : 1;
 }
 
-int fmx_thread_main(int argc, char **argv)
+/* Parses the options; returns 0, or the exit status after a line on
+ * stderr (-1: help shown). */
+static int parse_options(int argc, char **argv, const char **core, const char **exe)
 {
     static const struct option options[] = {
         {"core", required_argument, NULL, 'c'},
@@ -209,30 +211,38 @@ int fmx_thread_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *core = NULL, *exe = NULL;
     opterr = 0;
     for (int opt; (opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1;) {
         if (opt == 'c') {
-            core = optarg;
+            *core = optarg;
         } else if (opt == 'e') {
-            exe = optarg;
+            *exe = optarg;
         } else if (opt == 'h') {
             printf("%s\n", USAGE);
-            return 0;
+            return -1;
         } else {
             fprintf(stderr, "fmx thread: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
                     argv[optind - 1], USAGE);
             return 2;
         }
     }
-    if (exe != NULL && core == NULL) {
+    if (*exe != NULL && *core == NULL) {
         fprintf(stderr, "fmx thread: --exe goes with --core (%s)\n", USAGE);
         return 2;
     }
+    return 0;
+}
+
+int fmx_thread_main(int argc, char **argv)
+{
+    const char *core = NULL, *exe = NULL;
+    int status = parse_options(argc, argv, &core, &exe);
+    if (status != 0)
+        return status < 0 ? 0 : status;
     struct fmx_target target;
     pid_t tid;
     bool exe_trouble;
-    int status = open_named_target(argc, argv, core, exe, &target, &tid, &exe_trouble);
+    status = open_named_target(argc, argv, core, exe, &target, &tid, &exe_trouble);
     if (status != 0)
         return status;
     struct fmx_thread_info info;
@@ -244,17 +254,14 @@ int fmx_thread_main(int argc, char **argv)
         else
             fprintf(stderr, "fmx: cannot read thread %d of process %d: %s\n", (int)tid, (int)target.pid,
                     strerror(err));
-        status = 1;
-        goto out;
+        fmx_target_close(&target);
+        return 1;
     }
     print_wait(&target, tid, &info);
     print_held(&target, tid);
     /* The registry part is out before ptrace is tried, whatever it says. */
     fflush(stdout);
     status = print_stack(&target, tid, &info);
-    if (exe_trouble)
-        status = 1;
-out:
     fmx_target_close(&target);
-    return status;
+    return exe_trouble ? 1 : status;
 }

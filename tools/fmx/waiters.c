@@ -380,70 +380,87 @@ static int collect_core(const char *core, const char *exe, struct table *table, 
     return exe_trouble ? 1 : 0;
 }
 
-int fmx_waiters_main(int argc, char **argv)
+/* The parsed command line. */
+struct waiters_args {
+    bool json;
+    const char *core, *exe;
+    pid_t *pids; /* malloc'd, checked before any process is read */
+    int npids;
+};
+
+/* Returns 0, or the exit status after a line on stderr (-1: help shown). */
+static int parse_options(int argc, char **argv, struct waiters_args *args)
 {
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'}, {"core", required_argument, NULL, 'c'},
         {"exe", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool json = false;
-    const char *core = NULL, *exe = NULL;
     opterr = 0;
     for (int opt; (opt = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
-        switch (opt) {
-        case 'j':
-            json = true;
-            break;
-        case 'c':
-            core = optarg;
-            break;
-        case 'e':
-            exe = optarg;
-            break;
-        case 'h':
+        if (opt == 'j') {
+            args->json = true;
+        } else if (opt == 'c') {
+            args->core = optarg;
+        } else if (opt == 'e') {
+            args->exe = optarg;
+        } else if (opt == 'h') {
             usage(stdout);
-            return 0;
-        case ':':
-            fprintf(stderr, "fmx waiters: option '%s' needs a value (%s)\n", argv[optind - 1], USAGE);
-            return 2;
-        default:
-            fprintf(stderr, "fmx waiters: unknown option '%s' (%s)\n", argv[optind - 1], USAGE);
+            return -1;
+        } else {
+            fprintf(stderr, "fmx waiters: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
+                    argv[optind - 1], USAGE);
             return 2;
         }
     }
-    if (exe != NULL && core == NULL) {
+    if (args->exe != NULL && args->core == NULL) {
         fprintf(stderr, "fmx waiters: --exe goes with --core (%s)\n", USAGE);
         return 2;
     }
-    if (core != NULL && optind < argc) {
+    if (args->core != NULL && optind < argc) {
         fprintf(stderr, "fmx waiters: a core and process ids do not go together (%s)\n", USAGE);
         return 2;
     }
-    /* The process ids, checked before any process is read. */
-    pid_t *pids = calloc((size_t)argc, sizeof *pids);
-    int npids = 0;
-    if (pids == NULL) {
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct waiters_args *args)
+{
+    *args = (struct waiters_args){0};
+    int status = parse_options(argc, argv, args);
+    if (status != 0)
+        return status;
+    args->pids = calloc((size_t)argc, sizeof *args->pids);
+    if (args->pids == NULL) {
         fprintf(stderr, "fmx: out of memory\n");
         return 1;
     }
     for (int i = optind; i < argc; i++) {
-        if (!fmx_parse_id(argv[i], &pids[npids++])) {
+        if (!fmx_parse_id(argv[i], &args->pids[args->npids++])) {
             fprintf(stderr, "fmx waiters: '%s' is not a process id\n", argv[i]);
-            free(pids);
             return 2;
         }
     }
+    return 0;
+}
 
+int fmx_waiters_main(int argc, char **argv)
+{
+    struct waiters_args args;
+    int status = parse_args(argc, argv, &args);
+    if (status != 0) {
+        free(args.pids);
+        return status < 0 ? 0 : status;
+    }
     struct table table = {0};
     bool shown;
-    int status = core != NULL ? collect_core(core, exe, &table, &shown)
-                              : collect_processes(pids, npids, &table, &shown);
-    if (shown && json)
+    status = args.core != NULL ? collect_core(args.core, args.exe, &table, &shown)
+                               : collect_processes(args.pids, args.npids, &table, &shown);
+    if (shown && args.json)
         print_json(&table);
     else if (shown)
         print_table(&table);
     free(table.rows);
-    free(pids);
+    free(args.pids);
     return status;
 }
