@@ -114,8 +114,11 @@ class Run:
         check(done.returncode == 0 and os.path.exists(core), "gcore failed",
               done.stdout.decode("utf-8", "replace"))
         # The waiters had waited HOLD_WAIT_S when the fixture got ready, and
-        # the core was taken 1 s later at least.
-        bounds = (HOLD_WAIT_S + 1.0, HOLD_WAIT_S + (dumped_by - ready_at) + 1.0)
+        # the core was taken 1 s later at least.  Above, the slack is for
+        # how long a loaded machine may keep a waiter between the start of
+        # its wait and its sleep, which the fixture's HOLD_WAIT_S counts
+        # from.
+        bounds = (HOLD_WAIT_S + 1.0, HOLD_WAIT_S + (dumped_by - ready_at) + 5.0)
         return core, values, bounds
 
 
@@ -405,7 +408,7 @@ def case_core_abort(run):
     # deadlock check had waited its 1 s at least (the other one began a
     # little later), and no wait lasted longer than the program ran.
     waited = [seconds(rows[n][8]) for n in rows]
-    check_waited(waited, 0.5, lasted, "the abort core's waits", out)
+    check_waited(waited, 0.0, lasted, "the abort core's waits", out)
     check(max(waited) >= 1.0, "the abort core: the checking thread waited 1 s", out)
     same_as_cli(run, os.path.join(run.work, cores[0]), out)
     check(re.search(r"= fast_mutex_t = \{State = held, WAITERS, Owner = \d+ \(DeadlockA\), "
