@@ -5,7 +5,9 @@
  *   gdb_fixture hold      GdbOwner holds GdbHeld (a fast_mutex_t) and GdbWdm
  *                         (a FAST_MUTEX, taken at APC_LEVEL so that OldIrql
  *                         is 1); GdbWaiter and GdbWdmWaiter wait for them.
- *                         GdbFree is named and free.  Once both waiters have
+ *                         GdbFree is named and free, once the main thread
+ *                         has waited for it (at FMX-SITE-GOT) while GdbOwner
+ *                         held it for BRIEF_HOLD_MS.  Once both waiters have
  *                         slept for HOLD_WAIT_MS, main prints "ready ..." and
  *                         stops at FMX-BREAK-READY, then sleeps.
  *   gdb_fixture quiet     no thread ever waits and no mutex is named: no
@@ -29,13 +31,14 @@
 
 #define FIXTURE_SECONDS 120
 #define HOLD_WAIT_MS 1200
+#define BRIEF_HOLD_MS 300
 
 static fast_mutex_t held_mutex = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t free_mutex = FAST_MUTEX_INITIALIZER;
 static FAST_MUTEX wdm_mutex;
 static fast_mutex_t lock_a = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t lock_b = FAST_MUTEX_INITIALIZER;
-static pthread_barrier_t setup;
+static pthread_barrier_t setup, brief;
 static _Atomic pid_t owner_tid, waiter_tid, wdm_waiter_tid;
 
 static void sleep_ms(long ms)
@@ -57,6 +60,10 @@ static void *owner_thread(void *arg)
     KIRQL old;
     prctl(PR_SET_NAME, "GdbOwner");
     owner_tid = gettid();
+    fast_mutex_acquire(&free_mutex);
+    pthread_barrier_wait(&brief);
+    sleep_ms(BRIEF_HOLD_MS);
+    fast_mutex_release(&free_mutex);
     fast_mutex_acquire(&held_mutex);
     KeRaiseIrql(APC_LEVEL, &old);
     ExAcquireFastMutex(&wdm_mutex);
@@ -116,7 +123,11 @@ static int hold(void)
     fast_mutex_set_name(&free_mutex, "GdbFree");
     fast_mutex_set_name(&wdm_mutex.Event.Lock, "GdbWdm");
     pthread_barrier_init(&setup, NULL, 4);
+    pthread_barrier_init(&brief, NULL, 2);
     start(owner_thread);
+    pthread_barrier_wait(&brief);
+    fast_mutex_acquire(&free_mutex); /* FMX-SITE-GOT */
+    fast_mutex_release(&free_mutex);
     start(waiter_thread);
     start(wdm_waiter_thread);
     pthread_barrier_wait(&setup);

@@ -151,7 +151,7 @@ def check_fast_mutex_printer(out, v):
 
 
 def check_free_printer(out):
-    check("= fast_mutex_t = {State = free, Owner = none, Contention = 0, Name = GdbFree, "
+    check("= fast_mutex_t = {State = free, Owner = none, Contention = 1, Name = GdbFree, "
           "Waiters = 0}" in out, "p free_mutex", out)
 
 
@@ -298,10 +298,15 @@ def case_thread(run):
                             "int(gdb.parse_and_eval('owner_tid')))"])
     no_traceback(out)
     check_waited([check_thread(out, v, run.args)], HOLD_WAIT_S, 60, "fmx thread", out)
+    # The main thread waited for GdbFree once and got it: the CLI's "Last
+    # waited for and got", with the caller's line of the inlined acquire.
     check(re.search(r"Thread %d \(gdb_fixture\) of process %d \(gdb_fixture\)\n"
                     r"  State:        t \(tracing stop\).*\n"
-                    r"  Waiting:      not for a fastmutex\n" % (v["pid"], v["pid"]), out),
-          "fmx thread (the selected thread, main)", out)
+                    r"  Waiting:      not for a fastmutex\n"
+                    r"  Last waited for and got: 0x%x \(GdbFree\) <free_mutex> at \S+ "
+                    r"gdb_fixture.c:%d(?: \(in hold, inlined\))?\n"
+                    % (v["pid"], v["pid"], v["free"], marker_line(run.args.source, "FMX-SITE-GOT")),
+                    out), "fmx thread (the selected thread, main)", out)
     # The owner holds both mutexes, each with one waiter (listed in the
     # order their waiters' records were made).
     holds = re.search(r"Thread %d \(GdbOwner\).*\n.*\n  Waiting:      not for a fastmutex\n"

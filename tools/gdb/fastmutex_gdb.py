@@ -432,49 +432,40 @@ class Thread:
         return False
 
 
-def innermost_function(pc):
+def source_lines(pc):
+    """(file, line, function) for the code at pc and, when it lies in
+    inlined code, for each call that inlined it, innermost first, as fmx
+    lists them: gdb keeps an inlined function's call site as the file and
+    line of its symbol."""
+    sal = gdb.find_pc_line(pc)
     try:
         block = gdb.block_for_pc(pc)
     except RuntimeError:
-        return None
-    while block is not None and block.function is None:
+        block = None
+    functions = []
+    while block is not None and not block.is_static and not block.is_global:
+        if block.function is not None:
+            functions.append(block.function)
         block = block.superblock
-    return block.function.name if block is not None else None
+    if sal.symtab is None or not functions:
+        return []
+    lines = [(sal.symtab.filename, sal.line, functions[0].name)]
+    for inlined, caller in zip(functions, functions[1:]):
+        if inlined.symtab is not None:
+            lines.append((inlined.symtab.filename, inlined.line, caller.name))
+    return lines
 
 
-def line_in_stack(tid, site):
-    """(file, line, function) of the call at `site` as a thread's stack shows
-    it: the first frame returning to `site` that is not the library's own
-    inline code, so that an acquire inlined into its caller names the
-    caller's line.  None when the stack does not show it."""
-    thread = thread_by_tid(tid)
-    if thread is None or site == 0:
-        return None
-    try:
-        with Thread(thread):
-            frame = gdb.newest_frame()
-            for _ in range(256):
-                if frame is None:
-                    break
-                function = frame.function()
-                if frame.pc() == site and function is not None \
-                        and not function.name.startswith("fast_mutex_"):
-                    sal = frame.find_sal()
-                    if sal.symtab is not None:
-                        return sal.symtab.filename, sal.line, function.name
-                frame = frame.older()
-    except gdb.error:
-        return None
-    return None
-
-
-def static_line(site):
-    """(file, line, function) of the code just before a return address,
-    from the line table: the innermost function, inlined or not."""
-    sal = gdb.find_pc_line(site - 1)
-    if sal.symtab is None:
-        return None
-    return sal.symtab.filename, sal.line, innermost_function(site - 1) or ""
+def caller_line(site):
+    """(file, line, function) of the call before a return address into the
+    code that called the library: the first line not in the library's own
+    inline functions, so that an acquire inlined into its caller names the
+    caller's line; None when the debug info does not say."""
+    lines = source_lines(site - 1)
+    for line in lines:
+        if not line[2].startswith("fast_mutex_"):
+            return line
+    return lines[-1] if lines else None
 
 
 def elf_name(name):
@@ -499,7 +490,7 @@ def symbol_offset(pc, return_address=True):
     return "%s+0x%x" % (elf_name(match.group(1)), int(match.group(2) or 0) + pc - lookup)
 
 
-def format_site(site, tid=None):
+def format_site(site):
     """A call site as fmx shows it: "FileMoveThread+0x20b demo.c:292", or
     with "(in F, inlined)" when the line belongs to a function inlined
     there."""
@@ -507,13 +498,13 @@ def format_site(site, tid=None):
         return "?"
     where = symbol_offset(site)
     text = where if where is not None else "0x%x" % site
-    line = (line_in_stack(tid, site) if tid is not None else None) or static_line(site)
+    line = caller_line(site)
     if line is None:
         return text
     path, number, function = line
     text += " %s:%d" % (os.path.basename(path), number)
     symbol = where.split("+")[0] if where else ""
-    if function and symbol != function and not symbol.startswith((function + ".", function + "[")):
+    if function and symbol != function and not symbol.startswith(function + "."):
         text += " (in %s, inlined)" % function
     return text
 
@@ -781,7 +772,7 @@ Kernel and State are "-" (the core does not keep them)."""
                 format_mutex(waiter_mutex(registry, rec),
                              mutex_name(registry, rec.mutex, rec.outer if registry.is_wdm(rec) else 0)),
                 format_owner(lock_word_owner(rec), registry),
-                format_site(rec.site, rec.tid))
+                format_site(rec.site))
 
     def show(self):
         registry = Registry()
@@ -894,7 +885,7 @@ Windows reads them."""
         for rec in waiters:
             gdb.write("    %d (%s)  waited %s  from %s%s\n" % (
                 rec.tid, thread_name(rec.tid, registry), format_waited(rec.wait_start_ns, now),
-                format_site(rec.site, rec.tid), "  [deadlock]" if rec.deadlock else ""))
+                format_site(rec.site), "  [deadlock]" if rec.deadlock else ""))
 
 
 def parse_tid(argument):
@@ -959,7 +950,7 @@ the selected thread."""
             gdb.write("  Owner:        %s\n" % format_owner(lock_word_owner(rec), registry))
             gdb.write("  Waited:       %s%s\n" % (format_waited(rec.wait_start_ns, now),
                                                   " (%s)" % why if why else ""))
-            gdb.write("  Called from:  %s\n" % format_site(rec.site, rec.tid))
+            gdb.write("  Called from:  %s\n" % format_site(rec.site))
             if rec.deadlock:
                 gdb.write("  Deadlock:     yes: the deadlock check found this wait in a cycle\n")
         self.show_held(registry, tid)
