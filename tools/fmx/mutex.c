@@ -284,9 +284,12 @@ static void print_title(struct fmx_target *target, uint64_t address, bool wdm, u
     fmx_format_target_mutex(target, address, name, title, sizeof title);
     printf("%s %s in %s %d (%s)\n", wdm ? "FAST_MUTEX" : "fast_mutex_t", title, fmx_target_kind(target),
            (int)target->pid, target->name);
-    if (enclosing != 0)
-        printf("  (the Event.Lock of FAST_MUTEX 0x%llx: see fmx mutex %d 0x%llx)\n",
-               (unsigned long long)enclosing, (int)target->pid, (unsigned long long)enclosing);
+    if (enclosing != 0) {
+        char outer[512];
+        fmx_format_target_mutex(target, enclosing, "", outer, sizeof outer);
+        printf("  (the Event.Lock of FAST_MUTEX %s: see fmx mutex %d 0x%llx)\n", outer, (int)target->pid,
+               (unsigned long long)enclosing);
+    }
 }
 
 static int show_mutex(struct fmx_target *target, const char *text, bool wdm)
@@ -316,8 +319,9 @@ static int show_mutex(struct fmx_target *target, const char *text, bool wdm)
         status = 1;
     } else if (wdm) {
         print_wdm(target, &mem.wdm);
-        printf("  Event.Lock:   fast_mutex_t at 0x%llx\n",
-               (unsigned long long)(address + offsetof(FAST_MUTEX, Event.Lock)));
+        char lock[512];
+        fmx_format_target_mutex(target, address + offsetof(FAST_MUTEX, Event.Lock), "", lock, sizeof lock);
+        printf("  Event.Lock:   fast_mutex_t at %s\n", lock);
         print_lock(target, &mem.wdm.Event.Lock, "    ");
     } else {
         print_lock(target, &mem.lock, "  ");
