@@ -221,7 +221,7 @@ def check_mutex(out, v, args):
     check(re.search(wdm, out), "fmx mutex wdm_mutex: title and Count", out)
     check(re.search(r"  Owner:        0x[0-9a-f]{16} \(thread %d, GdbOwner\)\n"
                     r"  Contention:   1\n  OldIrql:      1 \(APC_LEVEL\)\n"
-                    r"  Event.Lock:   fast_mutex_t at 0x%x\n"
+                    r"  Event.Lock:   fast_mutex_t at 0x%x <wdm_mutex.Event.Lock>\n"
                     r"    Owner:        %d \(GdbOwner\)\n"
                     r"    Flags:        WAITERS \(lock word 0x[0-9a-f]{8}\)\n"
                     r"    Contention:   1\n  Waiters:      1\n"
@@ -284,8 +284,13 @@ def case_waiters(run):
 
 
 def case_mutex(run):
-    out, v = run.live_hold(["fmx mutex wdm_mutex", "fmx mutex &held_mutex"])
+    out, v = run.live_hold(["fmx mutex wdm_mutex", "fmx mutex &held_mutex",
+                            "fmx mutex wdm_mutex.Event.Lock"])
     no_traceback(out)
+    check("fast_mutex_t 0x%x (GdbWdm) <wdm_mutex.Event.Lock> in process %d (gdb_fixture)\n"
+          "  (the Event.Lock of FAST_MUTEX 0x%x <wdm_mutex>: see fmx mutex *(FAST_MUTEX *)0x%x)\n"
+          % (v["wdm"] + 0x18, v["pid"], v["wdm"], v["wdm"]) in out,
+          "fmx mutex wdm_mutex.Event.Lock: the FAST_MUTEX around it", out)
     check_waited([check_mutex(out, v, run.args)], HOLD_WAIT_S, 60, "fmx mutex", out)
 
 

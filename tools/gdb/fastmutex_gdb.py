@@ -852,8 +852,8 @@ Windows reads them."""
             outer = next((r.outer for r in registry.waiting()
                           if registry.is_wdm(r) and r.mutex == address), 0)
             if outer:
-                gdb.write("  (the Event.Lock of FAST_MUTEX 0x%x: see fmx mutex "
-                          "*(FAST_MUTEX *)0x%x)\n" % (outer, outer))
+                gdb.write("  (the Event.Lock of FAST_MUTEX %s: see fmx mutex "
+                          "*(FAST_MUTEX *)0x%x)\n" % (format_mutex(outer, ""), outer))
         if wdm:
             count = int(value["Count"])
             gdb.write("  Count:        %d (%s)\n" % (count, count_meaning(count)))
@@ -861,7 +861,7 @@ Windows reads them."""
             gdb.write("  Contention:   %d\n" % int(value["Contention"]))
             gdb.write("  OldIrql:      %d (%s)\n" % (int(value["OldIrql"]),
                                                      irql_name(int(value["OldIrql"]))))
-            gdb.write("  Event.Lock:   fast_mutex_t at 0x%x\n" % lock_address)
+            gdb.write("  Event.Lock:   fast_mutex_t at %s\n" % format_mutex(lock_address, ""))
         self.show_lock(lock, registry, "    " if wdm else "  ")
         self.show_waiters(registry, why, address)
 
