@@ -99,7 +99,22 @@ static void test_registry_refusals(void **state)
     assert_int_equal(fmx_core_from_image(image, size, &core, why, sizeof why), 0);
     assert_int_equal(fmx_core_registry(&core, &reader, why, sizeof why), ENOENT);
     assert_non_null(strstr(why, "has no fastmutex registry"));
+    /* Nothing to close: closing it must not close descriptor 0. */
+    assert_int_equal(reader.fd, -1);
+    assert_null(reader.image);
     fmx_core_close(&core);
+
+    /* No registry at all: a zeroed reader comes back with nothing to
+     * close, not with descriptor 0 to close. */
+    uint32_t magic = 0;
+    memcpy(image + pid_at - offsetof(struct fmx_registry, pid), &magic, sizeof magic);
+    reader = (struct fmx_registry_reader){0};
+    assert_int_equal(fmx_core_from_image(image, size, &core, why, sizeof why), 0);
+    assert_int_equal(fmx_core_registry(&core, &reader, why, sizeof why), ENOENT);
+    assert_int_equal(reader.fd, -1);
+    fmx_core_close(&core);
+    magic = FMX_REGISTRY_MAGIC;
+    memcpy(image + pid_at - offsetof(struct fmx_registry, pid), &magic, sizeof magic);
 
     uint32_t version = 99;
     memcpy(image + pid_at - offsetof(struct fmx_registry, pid) + offsetof(struct fmx_registry, version),

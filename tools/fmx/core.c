@@ -360,6 +360,7 @@ int fmx_core_registry(struct fmx_core *core, struct fmx_registry_reader *reader,
 {
     size_t n;
     char corrupt[200] = "";
+    *reader = (struct fmx_registry_reader){.fd = -1};
     (void)elf_getphdrnum(core->elf, &n);
     for (size_t i = 0; i < n; i++) {
         GElf_Phdr phdr;

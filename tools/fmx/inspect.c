@@ -134,7 +134,7 @@ int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_targ
                          bool *exe_trouble)
 {
     char why[256];
-    *target = (struct fmx_target){.core_path = core_path};
+    *target = (struct fmx_target){.core_path = core_path, .registry = {.fd = -1}};
     *exe_trouble = false;
     target->core = calloc(1, sizeof *target->core);
     if (target->core == NULL) {
