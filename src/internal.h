@@ -22,6 +22,10 @@ FMX_HIDDEN bool fmx_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 FMX_HIDDEN void fmx_futex_wake(_Atomic uint32_t *word, int count, bool shared);
 
 FMX_HIDDEN uint64_t fmx_now_ns(void);
+/* Whether tv_nsec lies in 0..999999999. */
+FMX_HIDDEN bool fmx_timespec_valid(const struct timespec *ts);
+/* Nanoseconds of a valid timespec: 0 before the epoch, UINT64_MAX when too
+ * far ahead to count. */
 FMX_HIDDEN uint64_t fmx_timespec_ns(const struct timespec *ts);
 FMX_HIDDEN struct timespec fmx_ns_timespec(uint64_t ns);
 
@@ -72,14 +76,24 @@ FMX_HIDDEN _Noreturn void fmx_misuse(const char *check, const void *mutex, const
  * `self`.  Returns true when the wait closes a cycle (after reporting it
  * once, and aborting if FASTMUTEX_ON_DEADLOCK=abort). */
 FMX_HIDDEN bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self);
+
+/* settings.c: every FASTMUTEX_* variable, read once (see fast_mutex(3)). */
 /* The wait after which the deadlock check runs, 0 when it is switched off. */
 FMX_HIDDEN uint64_t fmx_deadlock_after_ns(void);
+/* FASTMUTEX_ON_DEADLOCK. */
+enum fmx_on_deadlock { FMX_ON_DEADLOCK_REPORT, FMX_ON_DEADLOCK_ABORT, FMX_ON_DEADLOCK_IGNORE };
+FMX_HIDDEN enum fmx_on_deadlock fmx_on_deadlock(void);
 /* Whether waits are described for the tools and checked for deadlocks:
  * FASTMUTEX_DIAGNOSTICS=0 turns it off, for measuring what it costs (the
  * benchmark, linked statically, switches it with fmx_set_diagnostics).
  * With it off, records hold only what the queue needs. */
 FMX_HIDDEN bool fmx_diagnostics(void);
 FMX_HIDDEN void fmx_set_diagnostics(bool on);
+/* The parsers every setting goes through.  A number is decimal digits only,
+ * within [min, max]; false for anything else, leaving *value alone. */
+FMX_HIDDEN bool fmx_parse_number(const char *text, uint64_t min, uint64_t max, uint64_t *value);
+/* The index of `text` in words[count], -1 when it is none of them. */
+FMX_HIDDEN int fmx_parse_word(const char *text, const char *const *words, int count);
 
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */

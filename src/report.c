@@ -127,59 +127,6 @@ void fmx_misuse(const char *check, const void *mutex, const void *site, const ch
     abort(); /* deliver() has already aborted; this tells the compiler */
 }
 
-/* FASTMUTEX_DEADLOCK_MS and FASTMUTEX_ON_DEADLOCK, read once. */
-enum on_deadlock { ON_DEADLOCK_REPORT, ON_DEADLOCK_ABORT, ON_DEADLOCK_IGNORE };
-static uint64_t deadlock_after_ns;
-static enum on_deadlock on_deadlock;
-static _Atomic bool diagnostics = true;
-static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
-
-static void read_settings(void)
-{
-    const char *diag = getenv("FASTMUTEX_DIAGNOSTICS");
-    if (diag != NULL && (strcmp(diag, "0") == 0 || strcmp(diag, "off") == 0))
-        atomic_store_explicit(&diagnostics, false, memory_order_relaxed);
-    deadlock_after_ns = 1000 * 1000000ull;
-    const char *ms = getenv("FASTMUTEX_DEADLOCK_MS");
-    if (ms != NULL && *ms != '\0') {
-        char *end;
-        unsigned long long v = strtoull(ms, &end, 10);
-        if (*end == '\0' && v > 0 && v < 86400000ull)
-            deadlock_after_ns = v * 1000000ull;
-        else
-            fprintf(stderr, "fastmutex: ignoring FASTMUTEX_DEADLOCK_MS=%s (want 1 to 86399999)\n", ms);
-    }
-    const char *policy = getenv("FASTMUTEX_ON_DEADLOCK");
-    if (policy == NULL || *policy == '\0' || strcmp(policy, "report") == 0)
-        on_deadlock = ON_DEADLOCK_REPORT;
-    else if (strcmp(policy, "abort") == 0)
-        on_deadlock = ON_DEADLOCK_ABORT;
-    else if (strcmp(policy, "ignore") == 0)
-        on_deadlock = ON_DEADLOCK_IGNORE;
-    else
-        fprintf(stderr, "fastmutex: ignoring FASTMUTEX_ON_DEADLOCK=%s (want report, abort or ignore)\n",
-                policy);
-}
-
-uint64_t fmx_deadlock_after_ns(void)
-{
-    if (!fmx_diagnostics())
-        return 0;
-    return on_deadlock == ON_DEADLOCK_IGNORE ? 0 : deadlock_after_ns;
-}
-
-bool fmx_diagnostics(void)
-{
-    pthread_once(&settings_once, read_settings);
-    return atomic_load_explicit(&diagnostics, memory_order_relaxed);
-}
-
-void fmx_set_diagnostics(bool on)
-{
-    pthread_once(&settings_once, read_settings);
-    atomic_store_explicit(&diagnostics, on, memory_order_relaxed);
-}
-
 /* One link of a wait chain: a thread, the mutex it waits for, from where. */
 struct link {
     int32_t tid;
@@ -269,8 +216,9 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
         add_site(&r, chain[i].site);
         add(&r, "\n");
     }
-    if (on_deadlock == ON_DEADLOCK_ABORT)
+    bool abort_now = fmx_on_deadlock() == FMX_ON_DEADLOCK_ABORT;
+    if (abort_now)
         add(&r, "  FASTMUTEX_ON_DEADLOCK=abort: aborting\n");
-    deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
+    deliver(&r, abort_now);
     return true;
 }
