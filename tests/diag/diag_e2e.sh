@@ -173,6 +173,27 @@ EOF
 $OUT"
 }
 
+# --json prints one whole JSON document on stdout whatever fails, with the
+# errors on stderr and a non-zero status.
+case_json_errors() {
+    command -v python3 >/dev/null || { echo "python3 is not installed"; exit 77; }
+    true &
+    local dead=$!
+    wait $dead
+    run_fmx waiters --json "$dead"
+    [[ $RC -ne 0 ]] || fail "fmx waiters --json $dead exited 0"
+    expect_in "$ERR" "no process $dead" "stderr"
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["count"] == 0 and d["waiters"] == [], d' \
+        "$WORK/fmx.out" || fail "fmx waiters --json $dead printed no valid JSON: '$OUT'"
+    # One process read, one gone: its waiters, and the status says one failed.
+    start_fixture hold
+    wait_for_waiters "$F_pid" 2
+    run_fmx waiters --json "$dead" "$F_pid"
+    [[ $RC -ne 0 ]] || fail "fmx waiters --json $dead $F_pid exited 0"
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["count"] == 2, d' \
+        "$WORK/fmx.out" || fail "fmx waiters --json $dead $F_pid printed: '$OUT'"
+}
+
 case_thread() {
     local wait_line wdm_line
     wait_line=$(line_of FMX-SITE-WAIT)

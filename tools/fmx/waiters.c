@@ -360,8 +360,9 @@ int fmx_waiters_main(int argc, char **argv)
             }
         }
         /* When no named process could be read there is no table to show,
-         * only the errors already printed. */
-        if (opened == 0)
+         * only the errors already printed; JSON is still a whole document
+         * (with no waiters), so that a pipe into a JSON reader holds. */
+        if (opened == 0 && !json)
             goto out;
     }
     if (json)
