@@ -72,6 +72,11 @@ FMX_HIDDEN void fmx_forget_name(const void *m);
 FMX_HIDDEN _Noreturn void fmx_misuse(const char *check, const void *mutex, const void *site,
                                      const char *detail_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same for a FAST_MUTEX: the report names `outer`, the address its
+ * user knows, and `lock` is the fast_mutex_t inside it. */
+FMX_HIDDEN _Noreturn void fmx_misuse_wdm(const char *check, const void *outer, const fast_mutex_t *lock,
+                                         const void *site, const char *detail_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* The deadlock check for the calling thread, waiting on m with record
  * `self`.  Returns true when the wait closes a cycle (after reporting it
  * once, and aborting if FASTMUTEX_ON_DEADLOCK=abort). */

@@ -83,31 +83,34 @@ static void add_site(struct report *r, const void *site)
     add(r, " (%p)", site);
 }
 
-static void add_mutex(struct report *r, const void *m)
+/* A mutex by the address its user knows, `shown` (a FAST_MUTEX's own
+ * address, not that of the fast_mutex_t inside it, `lock`), with its name:
+ * given to either. */
+static void add_mutex(struct report *r, const void *shown, const void *lock)
 {
     char name[FMX_NAME_LEN];
-    fmx_name_of(m, name, sizeof name);
+    fmx_name_of(shown, name, sizeof name);
+    if (name[0] == '\0' && lock != shown)
+        fmx_name_of(lock, name, sizeof name);
     if (name[0] != '\0')
-        add(r, "mutex %p (%s)", m, name);
+        add(r, "mutex %p (%s)", shown, name);
     else
-        add(r, "mutex %p", m);
+        add(r, "mutex %p", shown);
 }
 
-void fmx_misuse(const char *check, const void *mutex, const void *site, const char *detail_fmt, ...)
+static _Noreturn void misuse(const char *check, const void *shown, const void *lock, const void *site,
+                             const char *detail_fmt, va_list ap)
 {
     struct report r = {.len = 0};
     char thread_name[FMX_THREAD_NAME_LEN] = "";
     prctl(PR_GET_NAME, thread_name);
     add(&r, "fastmutex: %s: thread %u (%s)", check, fast_mutex_self_(), thread_name);
-    if (mutex != NULL) {
+    if (shown != NULL) {
         add(&r, ", ");
-        add_mutex(&r, mutex);
+        add_mutex(&r, shown, lock);
     }
     add(&r, "\n  ");
-    va_list ap;
-    va_start(ap, detail_fmt);
     int n = vsnprintf(r.text + r.len, sizeof r.text - r.len, detail_fmt, ap);
-    va_end(ap);
     if (n > 0)
         r.len += (size_t)n < sizeof r.text - r.len ? (size_t)n : sizeof r.text - r.len - 1;
     add(&r, "\n  called from ");
@@ -115,9 +118,9 @@ void fmx_misuse(const char *check, const void *mutex, const void *site, const ch
     add(&r, "\n");
     /* Where the mutex was taken, when the taking thread had to wait for it
      * (the uncontended fast path records nothing). */
-    if (mutex != NULL) {
+    if (lock != NULL) {
         struct fmx_record *self = fmx_self_record();
-        if (self != NULL && self->acquired_mutex == (uint64_t)(uintptr_t)mutex) {
+        if (self != NULL && self->acquired_mutex == (uint64_t)(uintptr_t)lock) {
             add(&r, "  this thread last acquired it, after waiting, at ");
             add_site(&r, (const void *)(uintptr_t)self->acquired_site);
             add(&r, "\n");
@@ -127,11 +130,27 @@ void fmx_misuse(const char *check, const void *mutex, const void *site, const ch
     abort(); /* deliver() has already aborted; this tells the compiler */
 }
 
+void fmx_misuse(const char *check, const void *mutex, const void *site, const char *detail_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, detail_fmt);
+    misuse(check, mutex, mutex, site, detail_fmt, ap);
+}
+
+void fmx_misuse_wdm(const char *check, const void *outer, const fast_mutex_t *lock, const void *site,
+                    const char *detail_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, detail_fmt);
+    misuse(check, outer, lock, site, detail_fmt, ap);
+}
+
 /* One link of a wait chain: a thread, the mutex it waits for, from where. */
 struct link {
     int32_t tid;
     char thread_name[FMX_THREAD_NAME_LEN];
-    const void *mutex;
+    const void *mutex; /* the fast_mutex_t, followed to its owner */
+    const void *shown; /* the address its user knows: a FAST_MUTEX's own */
     const void *site;
     struct fmx_record *rec;
 };
@@ -146,6 +165,9 @@ static void read_link(struct link *l, struct fmx_record *rec)
         fmx_record_get_name(rec, l->thread_name);
         l->thread_name[sizeof l->thread_name - 1] = '\0';
         l->mutex = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->mutex);
+        const void *outer = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->outer);
+        bool wdm = FMX_RECORD_LOAD(rec->kind) == FMX_KIND_WDM && outer != NULL;
+        l->shown = wdm ? outer : l->mutex;
         l->site = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->site);
         l->rec = rec;
         atomic_thread_fence(memory_order_acquire);
@@ -211,7 +233,7 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     for (int i = 0; i < n; i++) {
         int32_t holder = chain[(i + 1) % n].tid;
         add(&r, "  thread %d (%s) waits for ", chain[i].tid, chain[i].thread_name);
-        add_mutex(&r, chain[i].mutex);
+        add_mutex(&r, chain[i].shown, chain[i].mutex);
         add(&r, " held by thread %d (%s)\n    called from ", holder, chain[(i + 1) % n].thread_name);
         add_site(&r, chain[i].site);
         add(&r, "\n");
