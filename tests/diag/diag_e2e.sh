@@ -12,6 +12,7 @@ set -u
 CASE=$1
 FMX=$2
 FIXTURE=$3
+ORIG_FIXTURE=$3
 SOURCE=$4
 
 WORK=$(mktemp -d)
@@ -192,6 +193,47 @@ case_json_errors() {
     [[ $RC -ne 0 ]] || fail "fmx waiters --json $dead $F_pid exited 0"
     python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["count"] == 2, d' \
         "$WORK/fmx.out" || fail "fmx waiters --json $dead $F_pid printed: '$OUT'"
+}
+
+# Separate debug info named by the executable's .gnu_debuglink: found beside
+# it (by build id) and in its .debug folder (by CRC, without a build id);
+# a FIFO of that name is not opened for reading (elfutils' standard finder
+# blocks on it forever): fmx shows the waiters without file:line.
+case_debuglink() {
+    command -v objcopy >/dev/null || { echo "objcopy is not installed"; exit 77; }
+    local dir=$WORK/bin wait_line row
+    wait_line=$(line_of FMX-SITE-WAIT)
+    mkdir -p "$dir/.debug"
+    # Each run: make the files, start the copy, read its waiters (bounded).
+    look() { # WHAT
+        start_fixture hold
+        wait_until bash -c 'timeout 10 "$0" waiters "$1" 2>/dev/null | grep -q "^2 threads waiting\.$"' \
+            "$FMX" "$F_pid" || fail "$1: fmx never listed 2 waiters (or hung)"
+        FMX_AS="timeout 20" run_fmx waiters "$F_pid"
+        [[ $RC -eq 0 ]] || fail "$1: fmx waiters exited $RC (124: it hung): $ERR"
+        row=$(row_of "$F_waiter")
+        expect_in "$row" "waiter_thread" "$1: waiter row site function"
+        { kill -KILL "$F_pid" && wait "$F_pid"; } 2>/dev/null
+    }
+    local FIXTURE=$dir/diag_fixture
+    cp "$ORIG_FIXTURE" "$FIXTURE"
+    objcopy --only-keep-debug "$FIXTURE" "$dir/fixture.debug" 2>>"$WORK/objcopy.log" || fail "objcopy failed: $(cat "$WORK/objcopy.log")"
+    objcopy --strip-debug --add-gnu-debuglink="$dir/fixture.debug" "$FIXTURE" 2>>"$WORK/objcopy.log" || fail "objcopy failed: $(cat "$WORK/objcopy.log")"
+    look "beside, by build id"
+    expect_in "$row" "diag_fixture.c:$wait_line" "debug file beside the executable"
+
+    cp "$ORIG_FIXTURE" "$FIXTURE"
+    objcopy --remove-section=.note.gnu.build-id "$FIXTURE" 2>>"$WORK/objcopy.log" || fail "objcopy failed: $(cat "$WORK/objcopy.log")"
+    objcopy --only-keep-debug "$FIXTURE" "$dir/.debug/fixture.debug" 2>>"$WORK/objcopy.log" || fail "objcopy failed: $(cat "$WORK/objcopy.log")"
+    objcopy --strip-debug --add-gnu-debuglink="$dir/.debug/fixture.debug" "$FIXTURE" 2>>"$WORK/objcopy.log" || fail "objcopy failed: $(cat "$WORK/objcopy.log")"
+    rm "$dir/fixture.debug"
+    look "in .debug, by CRC"
+    expect_in "$row" "diag_fixture.c:$wait_line" "debug file in .debug without a build id"
+
+    rm "$dir/.debug/fixture.debug"
+    mkfifo "$dir/fixture.debug" "$dir/.debug/fixture.debug"
+    look "a FIFO"
+    [[ $row != *"diag_fixture.c:"* ]] || fail "a line was found with no debug file: $row"
 }
 
 case_thread() {
