@@ -66,6 +66,15 @@ FMX_HIDDEN void fmx_record_write_end(struct fmx_record *rec);
 FMX_HIDDEN void fmx_name_of(const void *m, char *buf, size_t size);
 FMX_HIDDEN void fmx_forget_name(const void *m);
 
+/* symbols.c: call sites for reports, through libdwfl on this process
+ * (cold: reports only). */
+struct fmx_symbols;
+FMX_HIDDEN struct fmx_symbols *fmx_symbols_open(void); /* NULL when it cannot */
+FMX_HIDDEN void fmx_symbols_close(struct fmx_symbols *syms);
+/* Writes "function+0xoff file:line" for return address `site` into buf;
+ * false when syms is NULL or knows no symbol there. */
+FMX_HIDDEN bool fmx_symbols_site(struct fmx_symbols *syms, const void *site, char *buf, size_t size);
+
 /* report.c */
 /* A misuse report: names the check, the calling thread, the mutex and the
  * call site, then aborts (after the report hook, if one is set). */

@@ -20,6 +20,8 @@
 struct report {
     char text[REPORT_SIZE];
     size_t len;
+    struct fmx_symbols *syms; /* opened at the first call site, NULL before */
+    bool syms_tried;
 };
 
 static void add(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,15 +59,18 @@ fast_mutex_report_hook_t fast_mutex_set_report_hook(fast_mutex_report_hook_t hoo
     return atomic_exchange(&report_hook, hook != NULL ? hook : write_to_stderr);
 }
 
-static void deliver(const struct report *r, bool fatal)
+static void deliver(struct report *r, bool fatal)
 {
+    fmx_symbols_close(r->syms);
+    r->syms = NULL;
     atomic_load(&report_hook)(r->text, fatal);
     if (fatal)
         abort();
 }
 
-/* "function+0xoff (module)" for a code address, as far as the dynamic
- * symbol table tells; fmx maps addresses to file and line. */
+/* "function+0xoff file:line (address)" for a return address, as fmx
+ * shows it (symbols.c); without libdwfl's help, "function+0xoff" or
+ * "module+0xoff" as far as the dynamic symbol table tells. */
 static void add_site(struct report *r, const void *site)
 {
     Dl_info info;
@@ -73,7 +78,14 @@ static void add_site(struct report *r, const void *site)
         add(r, "an unknown place");
         return;
     }
-    if (dladdr(site, &info) != 0 && info.dli_sname != NULL)
+    if (!r->syms_tried) {
+        r->syms = fmx_symbols_open();
+        r->syms_tried = true;
+    }
+    char where[512];
+    if (fmx_symbols_site(r->syms, site, where, sizeof where))
+        add(r, "%s", where);
+    else if (dladdr(site, &info) != 0 && info.dli_sname != NULL)
         add(r, "%s+0x%lx", info.dli_sname, (unsigned long)((const char *)site - (const char *)info.dli_saddr));
     else if (dladdr(site, &info) != 0 && info.dli_fname != NULL)
         add(r, "%s+0x%lx", strrchr(info.dli_fname, '/') ? strrchr(info.dli_fname, '/') + 1 : info.dli_fname,

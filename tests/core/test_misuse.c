@@ -436,6 +436,35 @@ static void test_wdm_recursive_acquire(void **state)
     expect_wdm_address(&out);
 }
 
+/* ---- call sites by function, file and line ---- */
+
+/* The line of the second acquire below, which the report must name. */
+static const int located_line = __LINE__ + 6;
+
+static __attribute__((noinline)) void misuse_located(void)
+{
+    fast_mutex_acquire(&victim);
+    /* The next line is located_line. */
+    fast_mutex_acquire(&victim);
+    /* Not a tail call, so that the return address lies in this function. */
+    __asm__ volatile("" ::: "memory");
+}
+
+/* The report names where the misuse happened as fmx does, by function,
+ * file and line, though this program was not linked with -rdynamic and
+ * misuse_located() is static (issue 16, E17). */
+static void test_report_names_function_file_line(void **state)
+{
+    (void)state;
+    struct outcome out;
+    run_in_child(misuse_located, &out);
+    expect_report(&out, "recursive acquire");
+    assert_contains(out.err, "called from misuse_located");
+    char where[64];
+    snprintf(where, sizeof where, "test_misuse.c:%d", located_line);
+    assert_contains(out.err, where);
+}
+
 /* ---- a deadlock of FAST_MUTEXes ---- */
 
 static FAST_MUTEX wdm_second;
@@ -540,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_wdm_release_by_non_owner),
         cmocka_unit_test(test_wdm_recursive_acquire),
         cmocka_unit_test(test_wdm_deadlock_report),
+        cmocka_unit_test(test_report_names_function_file_line),
         cmocka_unit_test(test_report_hook_catches_report),
     };
     return cmocka_run_group_tests_name("fastmutex misuse", tests, group_setup, NULL);
