@@ -66,4 +66,10 @@ uint64_t fmx_waited_ns(uint64_t start_ns, uint64_t now_ns);
 /* Formats a duration as "36s.515" (seconds, then milliseconds). */
 void fmx_format_waited(uint64_t ns, char *buf, size_t size);
 
+/* The views over a target already opened (fmx waiters and fmx mutex call
+ * them after fmx_target_open(); the views fuzzer over an image): print to
+ * stdout and return 0, or an errno value / exit status. */
+int fmx_waiters_show(struct fmx_target *target, bool json);
+int fmx_mutex_show(struct fmx_target *target, uint64_t address, bool wdm);
+
 #endif /* FMX_INSPECT_H */

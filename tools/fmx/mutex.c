@@ -209,12 +209,22 @@ int fmx_mutex_main(int argc, char **argv)
     struct fmx_target target;
     if (fmx_target_open(pid, &target, false) != 0)
         return 1;
+    int status = fmx_mutex_show(&target, address, wdm);
+    fmx_target_close(&target);
+    return status;
+}
+
+int fmx_mutex_show(struct fmx_target *target, uint64_t address, bool wdm)
+{
+    pid_t pid = target->pid;
     int status = 0;
     /* Static: a list for every record a registry can hold is too big for
-     * the stack, and this runs once. */
+     * the stack. */
     static struct waiters waiters;
+    waiters.count = 0;
+    waiters.changing = 0;
     uint64_t enclosing;
-    if (collect_waiters(&target, address, &waiters, &enclosing))
+    if (collect_waiters(target, address, &waiters, &enclosing))
         wdm = true;
 
     /* What the process's memory says, when we may read it. */
@@ -238,11 +248,11 @@ int fmx_mutex_main(int argc, char **argv)
 
     uint64_t lock_address = wdm ? address + offsetof(FAST_MUTEX, Event.Lock) : address;
     fmx_display_name name;
-    if (!fmx_registry_name(&target.registry, lock_address, &name))
-        (void)fmx_registry_name(&target.registry, address, &name);
+    if (!fmx_registry_name(&target->registry, lock_address, &name))
+        (void)fmx_registry_name(&target->registry, address, &name);
     char title[256];
     fmx_format_mutex(address, name, title, sizeof title);
-    printf("%s %s in process %d (%s)\n", wdm ? "FAST_MUTEX" : "fast_mutex_t", title, (int)pid, target.name);
+    printf("%s %s in process %d (%s)\n", wdm ? "FAST_MUTEX" : "fast_mutex_t", title, (int)pid, target->name);
     if (enclosing != 0)
         printf("  (the Event.Lock of FAST_MUTEX 0x%llx: see fmx mutex %d 0x%llx)\n",
                (unsigned long long)enclosing, (int)pid, (unsigned long long)enclosing);
@@ -253,14 +263,13 @@ int fmx_mutex_main(int argc, char **argv)
                 (int)pid, strerror(err));
         status = 1;
     } else if (wdm) {
-        print_wdm(&target, &mem.wdm);
+        print_wdm(target, &mem.wdm);
         printf("  Event.Lock:   fast_mutex_t at 0x%llx\n", (unsigned long long)lock_address);
-        print_lock(&target, &mem.wdm.Event.Lock, "    ");
+        print_lock(target, &mem.wdm.Event.Lock, "    ");
     } else {
-        print_lock(&target, &mem.lock, "  ");
+        print_lock(target, &mem.lock, "  ");
     }
-    print_waiters(&target, &waiters);
+    print_waiters(target, &waiters);
 out:
-    fmx_target_close(&target);
     return status;
 }

@@ -266,6 +266,18 @@ static void print_json(const struct table *table)
            table->changing);
 }
 
+int fmx_waiters_show(struct fmx_target *target, bool json)
+{
+    struct table table = {0};
+    int err = collect(target, &table);
+    if (err == 0 && json)
+        print_json(&table);
+    else if (err == 0)
+        print_table(&table);
+    free(table.rows);
+    return err;
+}
+
 /* Collects from every process of the calling user that has a registry;
  * the ones that cannot be read (gone, not dumpable) are passed over. */
 static int collect_all(struct table *table)
