@@ -299,6 +299,14 @@ struct fmx_record *fmx_record_of(int32_t tid)
 
 struct fmx_record *fmx_record_at(uint32_t link)
 {
+    /* Queue links live in the records, in the shared memfd that anything
+     * able to open it may write: one out of range is reported, never
+     * followed out of the mapping. */
+    if (link > FMX_REGISTRY_THREADS)
+        fmx_misuse("corrupt waiter registry", NULL, __builtin_return_address(0),
+                   "a queue link reads %u, past the %u records: something wrote into the "
+                   "fastmutex-registry memfd",
+                   link, FMX_REGISTRY_THREADS);
     /* Links exist only once records do, so the registry is there. */
     return link == 0 ? NULL : &records(atomic_load_explicit(&registry, memory_order_acquire))[link - 1];
 }

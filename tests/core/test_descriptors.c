@@ -248,6 +248,106 @@ static void test_fork_keeps_reused_descriptor(void **state)
     expect_child_ok(run_in_child(fork_keeps_reused_fd_body));
 }
 
+/* A2: a queue link in a waiting record, overwritten through the memfd,
+ * is reported as a corrupt registry (SIGABRT after one report), never
+ * followed out of the mapping (SIGSEGV). */
+static atomic_bool let_go;
+static _Atomic pid_t waiter_tid;
+
+static void *hold_until_let_go(void *arg)
+{
+    (void)arg;
+    fast_mutex_acquire(&mutex);
+    atomic_store(&holding, true);
+    while (!atomic_load(&let_go))
+        core_sleep_ms(1);
+    fast_mutex_release(&mutex);
+    return NULL;
+}
+
+static void *wait_for_mutex(void *arg)
+{
+    (void)arg;
+    atomic_store(&waiter_tid, gettid());
+    fast_mutex_acquire(&mutex);
+    fast_mutex_release(&mutex);
+    return NULL;
+}
+
+/* Overwrites the queue links of thread tid's record; false if not found. */
+static bool scribble_links(int fd, pid_t tid)
+{
+    for (uint32_t slot = 0; slot < FMX_REGISTRY_THREADS; slot++) {
+        off_t at = (off_t)(sizeof(struct fmx_registry) + slot * sizeof(struct fmx_record));
+        struct fmx_record rec;
+        if (pread(fd, &rec, sizeof rec, at) != (ssize_t)sizeof rec)
+            return false;
+        if (rec.tid != tid)
+            continue;
+        uint32_t links[2] = {0xfffffff0u, 0xfffffff0u};
+        return pwrite(fd, links, sizeof links, at + (off_t)offsetof(struct fmx_record, next)) ==
+               (ssize_t)sizeof links;
+    }
+    return false;
+}
+
+static int scribbled_link_body(void)
+{
+    if (!make_registry())
+        return CHILD_SETUP;
+    int fd = find_registry_fd();
+    if (fd < 0)
+        return CHILD_NO_REGISTRY;
+    pthread_t holder, waiter;
+    if (pthread_create(&holder, NULL, hold_until_let_go, NULL) != 0)
+        return CHILD_SETUP;
+    while (!atomic_load(&holding))
+        core_sleep_ms(1);
+    if (pthread_create(&waiter, NULL, wait_for_mutex, NULL) != 0)
+        return CHILD_SETUP;
+    bool parked;
+    CORE_POLL_UNTIL(parked, atomic_load(&waiter_tid) != 0 && core_thread_blocked(atomic_load(&waiter_tid)),
+                    CORE_POLL_LIMIT_MS);
+    if (!parked || !scribble_links(fd, atomic_load(&waiter_tid)))
+        return CHILD_SCRIBBLE_FAILED;
+    atomic_store(&let_go, true); /* its release follows the links */
+    pthread_join(holder, NULL);
+    pthread_join(waiter, NULL);
+    return CHILD_OK; /* followed garbage links without a report */
+}
+
+static void test_scribbled_queue_link(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        core_default_crash_signals();
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        _exit(scribbled_link_body());
+    }
+    close(fds[1]);
+    char err[4096];
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof err - 1 && (n = read(fds[0], err + used, sizeof err - 1 - used)) > 0)
+        used += (size_t)n;
+    err[used] = '\0';
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+        fail_msg("child did not abort with a report (status 0x%x); stderr:\n%s", status, err);
+    assert_contains(err, "corrupt waiter registry");
+}
+
 /* C12: the memfd is readable and writable by its owner only. */
 static int private_memfd_body(void)
 {
@@ -272,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_closed_stdout_and_stderr),
         cmocka_unit_test(test_closed_stdin),
         cmocka_unit_test(test_scribbled_header),
+        cmocka_unit_test(test_scribbled_queue_link),
         cmocka_unit_test(test_fork_keeps_reused_descriptor),
         cmocka_unit_test(test_memfd_is_private),
     };

@@ -460,9 +460,16 @@ static void test_report_names_function_file_line(void **state)
     run_in_child(misuse_located, &out);
     expect_report(&out, "recursive acquire");
     assert_contains(out.err, "called from misuse_located");
+#ifndef __clang__
+    /* elfutils 0.188 (Debian 12) finds no line for clang 14's debug info,
+     * in fmx and eu-addr2line alike: built with clang (core_tsan), only the
+     * function is checked. */
     char where[64];
     snprintf(where, sizeof where, "test_misuse.c:%d", located_line);
     assert_contains(out.err, where);
+#else
+    (void)located_line;
+#endif
 }
 
 /* ---- a deadlock of FAST_MUTEXes ---- */
