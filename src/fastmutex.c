@@ -414,8 +414,9 @@ static void begin_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site
         return; /* the queue needs none of it */
     fmx_record_write_begin(rec);
     FMX_RECORD_STORE(rec->mutex, (uint64_t)(uintptr_t)m);
-    rec->outer = (uint64_t)(uintptr_t)outer;
-    rec->kind = outer != NULL ? FMX_KIND_WDM : FMX_KIND_FAST_MUTEX;
+    /* The deadlock check reads these too, to name a FAST_MUTEX. */
+    FMX_RECORD_STORE(rec->outer, (uint64_t)(uintptr_t)outer);
+    FMX_RECORD_STORE(rec->kind, (uint32_t)(outer != NULL ? FMX_KIND_WDM : FMX_KIND_FAST_MUTEX));
     FMX_RECORD_STORE(rec->site, (uint64_t)(uintptr_t)site);
     rec->wait_start_ns = fmx_now_ns();
     rec->owner_seen = (int32_t)owner_of(atomic_load_explicit(&m->word, memory_order_relaxed));

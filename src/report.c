@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -204,6 +205,22 @@ __attribute__((constructor)) static void report_setup(void)
     pthread_atfork(NULL, NULL, check_lock_after_fork_in_child);
 }
 
+/* The lock word of the mutex at `mutex`.  The caller's own mutex
+ * (`trusted`) is read directly; any other address comes from a record in
+ * the shared registry, which anything able to open the memfd may write, so
+ * it is read with process_vm_readv(), which fails on unmapped memory
+ * instead of faulting.  False when it cannot be read. */
+static bool read_lock_word(const void *mutex, const fast_mutex_t *trusted, uint32_t *word)
+{
+    if (mutex == trusted) {
+        *word = atomic_load_explicit(&((fast_mutex_t *)trusted)->word, memory_order_relaxed);
+        return true;
+    }
+    struct iovec local = {.iov_base = word, .iov_len = sizeof *word};
+    struct iovec remote = {.iov_base = (void *)mutex, .iov_len = sizeof *word};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof *word;
+}
+
 bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
 {
     struct link chain[MAX_CYCLE];
@@ -213,10 +230,10 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     bool cycle = false;
     pthread_mutex_lock(&check_lock);
     while (n < MAX_CYCLE) {
-        /* The mutex stays valid: a thread is blocked waiting for it. */
-        int32_t owner = (int32_t)(atomic_load_explicit(&((fast_mutex_t *)waited)->word,
-                                                       memory_order_relaxed) &
-                                  FAST_MUTEX_OWNER_MASK);
+        uint32_t word;
+        if (!read_lock_word(waited, n == 1 ? m : NULL, &word))
+            break; /* a record names memory that holds no mutex */
+        int32_t owner = (int32_t)(word & FAST_MUTEX_OWNER_MASK);
         if (owner == 0)
             break;
         if (owner == self->tid) {

@@ -348,6 +348,75 @@ static void test_scribbled_queue_link(void **state)
     assert_contains(err, "corrupt waiter registry");
 }
 
+/* A2: the deadlock check follows the mutex a waiting record names; one
+ * overwritten through the memfd with an unmapped address ends the chain,
+ * and the waits go on, instead of a SIGSEGV in the check. */
+static fast_mutex_t second = FAST_MUTEX_INITIALIZER;
+static _Atomic pid_t middle_tid;
+
+/* Holds `mutex` and waits for `second`, which the main thread holds. */
+static void *hold_then_wait(void *arg)
+{
+    (void)arg;
+    fast_mutex_acquire(&mutex);
+    atomic_store(&middle_tid, gettid());
+    atomic_store(&holding, true);
+    fast_mutex_acquire(&second);
+    fast_mutex_release(&second);
+    fast_mutex_release(&mutex);
+    return NULL;
+}
+
+/* Overwrites the mutex that thread tid's record says it waits for. */
+static bool scribble_mutex(int fd, pid_t tid)
+{
+    for (uint32_t slot = 0; slot < FMX_REGISTRY_THREADS; slot++) {
+        off_t at = (off_t)(sizeof(struct fmx_registry) + slot * sizeof(struct fmx_record));
+        struct fmx_record rec;
+        if (pread(fd, &rec, sizeof rec, at) != (ssize_t)sizeof rec)
+            return false;
+        if (rec.tid != tid || rec.state != FMX_RECORD_WAITING)
+            continue;
+        uint64_t unmapped = 0x10;
+        return pwrite(fd, &unmapped, sizeof unmapped, at + (off_t)offsetof(struct fmx_record, mutex)) ==
+               (ssize_t)sizeof unmapped;
+    }
+    return false;
+}
+
+static int scribbled_mutex_body(void)
+{
+    setenv("FASTMUTEX_DEADLOCK_MS", "20", 1);
+    if (!make_registry())
+        return CHILD_SETUP;
+    int fd = find_registry_fd();
+    if (fd < 0)
+        return CHILD_NO_REGISTRY;
+    fast_mutex_acquire(&second);
+    pthread_t middle, waiter;
+    if (pthread_create(&middle, NULL, hold_then_wait, NULL) != 0)
+        return CHILD_SETUP;
+    bool parked;
+    CORE_POLL_UNTIL(parked, atomic_load(&holding) && core_thread_blocked(atomic_load(&middle_tid)),
+                    CORE_POLL_LIMIT_MS);
+    if (!parked || !scribble_mutex(fd, atomic_load(&middle_tid)))
+        return CHILD_SCRIBBLE_FAILED;
+    /* This waiter's deadlock check reads the middle thread's record. */
+    if (pthread_create(&waiter, NULL, wait_for_mutex, NULL) != 0)
+        return CHILD_SETUP;
+    core_sleep_ms(200); /* several checks, every 20 ms */
+    fast_mutex_release(&second);
+    pthread_join(middle, NULL);
+    pthread_join(waiter, NULL);
+    return CHILD_OK;
+}
+
+static void test_scribbled_record_mutex(void **state)
+{
+    (void)state;
+    expect_child_ok(run_in_child(scribbled_mutex_body));
+}
+
 /* C12: the memfd is readable and writable by its owner only. */
 static int private_memfd_body(void)
 {
@@ -373,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_closed_stdin),
         cmocka_unit_test(test_scribbled_header),
         cmocka_unit_test(test_scribbled_queue_link),
+        cmocka_unit_test(test_scribbled_record_mutex),
         cmocka_unit_test(test_fork_keeps_reused_descriptor),
         cmocka_unit_test(test_memfd_is_private),
     };
