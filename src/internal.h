@@ -50,7 +50,7 @@ FMX_HIDDEN struct fmx_record *fmx_record_of(int32_t tid);
 FMX_HIDDEN struct fmx_record *fmx_waiting_record(int32_t tid);
 /* The fields that other threads of the process read from a record while
  * its thread may change them (the thread id and name, the mutex waited
- * for and the call site: the deadlock check and the spinners' holder
+ * for, its kind and FAST_MUTEX, and the call site: the deadlock check and the spinners' holder
  * lookup read them) are read and written with relaxed atomic accesses.
  * The seqlock, or a check after the read, tells a reader that a value was
  * torn or stale; the atomic accesses keep that race from being a data race
