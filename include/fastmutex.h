@@ -177,9 +177,11 @@ FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
 
 /* Like fast_mutex_acquire(), but gives up at `deadline`, an absolute
  * CLOCK_MONOTONIC time.  Returns 0 when the calling thread holds *m,
- * ETIMEDOUT when the deadline passed first, and EDEADLK when the wait was
+ * ETIMEDOUT when the deadline passed first, EDEADLK when the wait was
  * found to close a cycle of threads waiting on each other (the deadlock
- * check, after FASTMUTEX_DEADLOCK_MS). */
+ * check, after FASTMUTEX_DEADLOCK_MS), and EINVAL when *m is held and
+ * deadline->tv_nsec lies outside 0..999999999.  A deadline too far ahead
+ * to count in 64-bit nanoseconds (past the year 2554) never passes. */
 FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct timespec *deadline)
 {
     if (fast_mutex_take_(m))

@@ -35,10 +35,18 @@ void fmx_futex_wake(_Atomic uint32_t *word, int count, bool shared)
     (void)syscall(SYS_futex, word, op, count, NULL, NULL, 0);
 }
 
+bool fmx_timespec_valid(const struct timespec *ts)
+{
+    return ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000;
+}
+
 uint64_t fmx_timespec_ns(const struct timespec *ts)
 {
     if (ts->tv_sec < 0)
         return 0;
+    /* Past UINT64_MAX ns (about 584 years): as far as we can count. */
+    if ((uint64_t)ts->tv_sec > (UINT64_MAX - (uint64_t)ts->tv_nsec) / 1000000000u)
+        return UINT64_MAX;
     return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
 }
 

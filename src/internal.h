@@ -22,6 +22,10 @@ FMX_HIDDEN bool fmx_futex_wait(_Atomic uint32_t *word, uint32_t expected,
 FMX_HIDDEN void fmx_futex_wake(_Atomic uint32_t *word, int count, bool shared);
 
 FMX_HIDDEN uint64_t fmx_now_ns(void);
+/* Whether tv_nsec lies in 0..999999999. */
+FMX_HIDDEN bool fmx_timespec_valid(const struct timespec *ts);
+/* Nanoseconds of a valid timespec: 0 before the epoch, UINT64_MAX when too
+ * far ahead to count. */
 FMX_HIDDEN uint64_t fmx_timespec_ns(const struct timespec *ts);
 FMX_HIDDEN struct timespec fmx_ns_timespec(uint64_t ns);
 
@@ -46,7 +50,7 @@ FMX_HIDDEN struct fmx_record *fmx_record_of(int32_t tid);
 FMX_HIDDEN struct fmx_record *fmx_waiting_record(int32_t tid);
 /* The fields that other threads of the process read from a record while
  * its thread may change them (the thread id and name, the mutex waited
- * for and the call site: the deadlock check and the spinners' holder
+ * for, its kind and FAST_MUTEX, and the call site: the deadlock check and the spinners' holder
  * lookup read them) are read and written with relaxed atomic accesses.
  * The seqlock, or a check after the read, tells a reader that a value was
  * torn or stale; the atomic accesses keep that race from being a data race
@@ -66,24 +70,48 @@ FMX_HIDDEN void fmx_registry_stamp(void);
 FMX_HIDDEN void fmx_name_of(const void *m, char *buf, size_t size);
 FMX_HIDDEN void fmx_forget_name(const void *m);
 
+/* symbols.c: call sites for reports, through libdwfl on this process
+ * (cold: reports only). */
+struct fmx_symbols;
+FMX_HIDDEN struct fmx_symbols *fmx_symbols_open(void); /* NULL when it cannot */
+FMX_HIDDEN void fmx_symbols_close(struct fmx_symbols *syms);
+/* Writes "function+0xoff file:line" for return address `site` into buf;
+ * false when syms is NULL or knows no symbol there. */
+FMX_HIDDEN bool fmx_symbols_site(struct fmx_symbols *syms, const void *site, char *buf, size_t size);
+
 /* report.c */
 /* A misuse report: names the check, the calling thread, the mutex and the
  * call site, then aborts (after the report hook, if one is set). */
 FMX_HIDDEN _Noreturn void fmx_misuse(const char *check, const void *mutex, const void *site,
                                      const char *detail_fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same for a FAST_MUTEX: the report names `outer`, the address its
+ * user knows, and `lock` is the fast_mutex_t inside it. */
+FMX_HIDDEN _Noreturn void fmx_misuse_wdm(const char *check, const void *outer, const fast_mutex_t *lock,
+                                         const void *site, const char *detail_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* The deadlock check for the calling thread, waiting on m with record
  * `self`.  Returns true when the wait closes a cycle (after reporting it
  * once, and aborting if FASTMUTEX_ON_DEADLOCK=abort). */
 FMX_HIDDEN bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self);
+
+/* settings.c: every FASTMUTEX_* variable, read once (see fast_mutex(3)). */
 /* The wait after which the deadlock check runs, 0 when it is switched off. */
 FMX_HIDDEN uint64_t fmx_deadlock_after_ns(void);
+/* FASTMUTEX_ON_DEADLOCK. */
+enum fmx_on_deadlock { FMX_ON_DEADLOCK_REPORT, FMX_ON_DEADLOCK_ABORT, FMX_ON_DEADLOCK_IGNORE };
+FMX_HIDDEN enum fmx_on_deadlock fmx_on_deadlock(void);
 /* Whether waits are described for the tools and checked for deadlocks:
  * FASTMUTEX_DIAGNOSTICS=0 turns it off, for measuring what it costs (the
  * benchmark, linked statically, switches it with fmx_set_diagnostics).
  * With it off, records hold only what the queue needs. */
 FMX_HIDDEN bool fmx_diagnostics(void);
 FMX_HIDDEN void fmx_set_diagnostics(bool on);
+/* The parsers every setting goes through.  A number is decimal digits only,
+ * within [min, max]; false for anything else, leaving *value alone. */
+FMX_HIDDEN bool fmx_parse_number(const char *text, uint64_t min, uint64_t max, uint64_t *value);
+/* The index of `text` in words[count], -1 when it is none of them. */
+FMX_HIDDEN int fmx_parse_word(const char *text, const char *const *words, int count);
 
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */

@@ -5,8 +5,10 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +29,16 @@ static _Thread_local struct fmx_record *self_record;
 static _Atomic uint32_t link_of_tid[TID_TABLE_SIZE];
 
 static struct fmx_registry *_Atomic registry;
+/* The memfd behind the registry, -1 with none, and which file it is: the
+ * application may close the number and reuse it for a file of its own, so
+ * the number alone does not prove that the file is still ours. */
 static int registry_fd = -1;
+static dev_t registry_dev;
+static ino_t registry_ino;
+/* How many slots have been handed out: threads_used in the header is a copy
+ * for the tools.  The mapping is shared and may be written by anything that
+ * opens the memfd, so the library never reads back what it wrote there. */
+static _Atomic uint32_t slots_used;
 /* Serializes making the registry and changing the names table; never held
  * on a lock's hot path. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,14 +54,50 @@ uint32_t fast_mutex_self_tid_init_(void)
     return fast_mutex_self_tid_;
 }
 
+/* Where records and names lie: from the layout compiled in, never from the
+ * offsets written in the header (see slots_used). */
+#define RECORDS_OFFSET sizeof(struct fmx_registry)
+#define NAMES_OFFSET (RECORDS_OFFSET + FMX_REGISTRY_THREADS * sizeof(struct fmx_record))
+
 static struct fmx_record *records(struct fmx_registry *reg)
 {
-    return (struct fmx_record *)((char *)reg + reg->records_offset);
+    return (struct fmx_record *)((char *)reg + RECORDS_OFFSET);
 }
 
 static struct fmx_name *names(struct fmx_registry *reg)
 {
-    return (struct fmx_name *)((char *)reg + reg->names_offset);
+    return (struct fmx_name *)((char *)reg + NAMES_OFFSET);
+}
+
+/* A new memfd for the registry, or -1.  Never descriptor 0, 1 or 2: a
+ * program started with one of them closed would otherwise write its own
+ * output, or its reports, into the registry.  Mode 0600: only its user
+ * may open it through /proc (memfd_create makes it 0777). */
+static int registry_memfd(void)
+{
+    int fd = memfd_create(FMX_REGISTRY_NAME, MFD_CLOEXEC);
+    if (fd >= 0 && fd <= STDERR_FILENO) {
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        close(fd);
+        fd = high;
+    }
+    struct stat st;
+    if (fd >= 0 && (fchmod(fd, S_IRUSR | S_IWUSR) != 0 || fstat(fd, &st) != 0)) {
+        close(fd);
+        return -1;
+    }
+    if (fd >= 0) {
+        registry_dev = st.st_dev;
+        registry_ino = st.st_ino;
+    }
+    return fd;
+}
+
+/* Whether descriptor fd is still the registry memfd this process made. */
+static bool is_registry_memfd(int fd)
+{
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == registry_dev && st.st_ino == registry_ino;
 }
 
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: what turns a core file's
@@ -72,7 +119,7 @@ static int64_t realtime_offset_ns(void)
 static struct fmx_registry *map_registry(void)
 {
     void *mem = MAP_FAILED;
-    int fd = memfd_create(FMX_REGISTRY_NAME, MFD_CLOEXEC);
+    int fd = registry_memfd();
     if (fd >= 0 && ftruncate(fd, FMX_REGISTRY_SIZE) == 0)
         mem = mmap(NULL, FMX_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (mem == MAP_FAILED) {
@@ -92,9 +139,10 @@ static struct fmx_registry *map_registry(void)
     reg->thread_capacity = FMX_REGISTRY_THREADS;
     reg->name_capacity = FMX_REGISTRY_NAMES;
     reg->pid = getpid();
-    reg->records_offset = sizeof(struct fmx_registry);
-    reg->names_offset = reg->records_offset + FMX_REGISTRY_THREADS * sizeof(struct fmx_record);
+    reg->records_offset = RECORDS_OFFSET;
+    reg->names_offset = NAMES_OFFSET;
     reg->realtime_offset_ns = realtime_offset_ns();
+    atomic_store_explicit(&slots_used, 0, memory_order_relaxed);
     registry_fd = fd;
     return reg;
 }
@@ -153,7 +201,9 @@ static void after_fork_in_child(void)
         memcpy(names(fresh), names(old), FMX_REGISTRY_NAMES * sizeof(struct fmx_name));
     }
     munmap(old, FMX_REGISTRY_SIZE);
-    if (old_fd >= 0)
+    /* Only if the number is still our memfd: the application may have
+     * closed it and opened a file of its own under the same number. */
+    if (is_registry_memfd(old_fd))
         close(old_fd);
 }
 
@@ -191,13 +241,24 @@ static bool claim_slot(struct fmx_record *rec)
                                                    memory_order_acquire, memory_order_relaxed);
 }
 
+/* Raises the tools' copy of slots_used to `used`: two threads that hand
+ * out slots at once may get here in either order. */
+static void publish_slots_used(struct fmx_registry *reg, uint32_t used)
+{
+    uint32_t shown = atomic_load_explicit(&reg->threads_used, memory_order_relaxed);
+    while (shown < used &&
+           !atomic_compare_exchange_weak_explicit(&reg->threads_used, &shown, used,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+}
+
 /* A free slot: that of a thread that has exited, else a new one; NULL when
  * all FMX_REGISTRY_THREADS belong to live threads. */
 static struct fmx_record *claim_record(struct fmx_registry *reg)
 {
     struct fmx_record *recs = records(reg);
     for (;;) {
-        uint32_t used = atomic_load_explicit(&reg->threads_used, memory_order_acquire);
+        uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
         for (uint32_t i = 0; i < used; i++)
             if (claim_slot(&recs[i]))
                 return &recs[i];
@@ -206,9 +267,11 @@ static struct fmx_record *claim_record(struct fmx_registry *reg)
         /* Hand out a new slot, claimed with the same CAS as a reused one:
          * a scan that already counts it may get there first, and then we
          * look again. */
-        if (atomic_compare_exchange_strong_explicit(&reg->threads_used, &used, used + 1,
-                                                    memory_order_acq_rel, memory_order_relaxed) &&
-            claim_slot(&recs[used]))
+        if (!atomic_compare_exchange_strong_explicit(&slots_used, &used, used + 1,
+                                                     memory_order_acq_rel, memory_order_relaxed))
+            continue;
+        publish_slots_used(reg, used + 1);
+        if (claim_slot(&recs[used]))
             return &recs[used];
     }
 }
@@ -263,6 +326,14 @@ struct fmx_record *fmx_record_of(int32_t tid)
 
 struct fmx_record *fmx_record_at(uint32_t link)
 {
+    /* Queue links live in the records, in the shared memfd that anything
+     * able to open it may write: one out of range is reported, never
+     * followed out of the mapping. */
+    if (link > FMX_REGISTRY_THREADS)
+        fmx_misuse("corrupt waiter registry", NULL, __builtin_return_address(0),
+                   "a queue link reads %u, past the %u records: something wrote into the "
+                   "fastmutex-registry memfd",
+                   link, FMX_REGISTRY_THREADS);
     /* Links exist only once records do, so the registry is there. */
     return link == 0 ? NULL : &records(atomic_load_explicit(&registry, memory_order_acquire))[link - 1];
 }
@@ -279,8 +350,8 @@ struct fmx_record *fmx_waiting_record(int32_t tid)
     if (reg == NULL)
         return NULL;
     struct fmx_record *recs = records(reg);
-    uint32_t used = atomic_load_explicit(&reg->threads_used, memory_order_acquire);
-    for (uint32_t i = 0; i < used && i < FMX_REGISTRY_THREADS; i++)
+    uint32_t used = atomic_load_explicit(&slots_used, memory_order_acquire);
+    for (uint32_t i = 0; i < used; i++)
         if (FMX_RECORD_LOAD(recs[i].tid) == tid &&
             atomic_load_explicit(&recs[i].state, memory_order_acquire) == FMX_RECORD_WAITING)
             return &recs[i];

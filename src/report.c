@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -23,6 +24,8 @@
 struct report {
     char text[REPORT_SIZE];
     size_t len;
+    struct fmx_symbols *syms; /* opened at the first call site, NULL before */
+    bool syms_tried;
 };
 
 static void add(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -62,8 +65,10 @@ fast_mutex_report_hook_t fast_mutex_set_report_hook(fast_mutex_report_hook_t hoo
 
 /* A fatal report stamps the registry before the hook runs: a hook may end
  * the process itself, and the stamp must be in its core either way. */
-static void deliver(const struct report *r, bool fatal)
+static void deliver(struct report *r, bool fatal)
 {
+    fmx_symbols_close(r->syms);
+    r->syms = NULL;
     if (fatal)
         fmx_registry_stamp();
     atomic_load(&report_hook)(r->text, fatal);
@@ -71,8 +76,9 @@ static void deliver(const struct report *r, bool fatal)
         abort();
 }
 
-/* "function+0xoff (module)" for a code address, as far as the dynamic
- * symbol table tells; fmx maps addresses to file and line. */
+/* "function+0xoff file:line (address)" for a return address, as fmx
+ * shows it (symbols.c); without libdwfl's help, "function+0xoff" or
+ * "module+0xoff" as far as the dynamic symbol table tells. */
 static void add_site(struct report *r, const void *site)
 {
     Dl_info info;
@@ -80,7 +86,14 @@ static void add_site(struct report *r, const void *site)
         add(r, "an unknown place");
         return;
     }
-    if (dladdr(site, &info) != 0 && info.dli_sname != NULL)
+    if (!r->syms_tried) {
+        r->syms = fmx_symbols_open();
+        r->syms_tried = true;
+    }
+    char where[512];
+    if (fmx_symbols_site(r->syms, site, where, sizeof where))
+        add(r, "%s", where);
+    else if (dladdr(site, &info) != 0 && info.dli_sname != NULL)
         add(r, "%s+0x%lx", info.dli_sname, (unsigned long)((const char *)site - (const char *)info.dli_saddr));
     else if (dladdr(site, &info) != 0 && info.dli_fname != NULL)
         add(r, "%s+0x%lx", strrchr(info.dli_fname, '/') ? strrchr(info.dli_fname, '/') + 1 : info.dli_fname,
@@ -90,31 +103,34 @@ static void add_site(struct report *r, const void *site)
     add(r, " (%p)", site);
 }
 
-static void add_mutex(struct report *r, const void *m)
+/* A mutex by the address its user knows, `shown` (a FAST_MUTEX's own
+ * address, not that of the fast_mutex_t inside it, `lock`), with its name:
+ * given to either. */
+static void add_mutex(struct report *r, const void *shown, const void *lock)
 {
     char name[FMX_NAME_LEN];
-    fmx_name_of(m, name, sizeof name);
+    fmx_name_of(shown, name, sizeof name);
+    if (name[0] == '\0' && lock != shown)
+        fmx_name_of(lock, name, sizeof name);
     if (name[0] != '\0')
-        add(r, "mutex %p (%s)", m, name);
+        add(r, "mutex %p (%s)", shown, name);
     else
-        add(r, "mutex %p", m);
+        add(r, "mutex %p", shown);
 }
 
-void fmx_misuse(const char *check, const void *mutex, const void *site, const char *detail_fmt, ...)
+static _Noreturn void misuse(const char *check, const void *shown, const void *lock, const void *site,
+                             const char *detail_fmt, va_list ap)
 {
     struct report r = {.len = 0};
     char thread_name[FMX_THREAD_NAME_LEN] = "";
     prctl(PR_GET_NAME, thread_name);
     add(&r, "fastmutex: %s: thread %u (%s)", check, fast_mutex_self_(), thread_name);
-    if (mutex != NULL) {
+    if (shown != NULL) {
         add(&r, ", ");
-        add_mutex(&r, mutex);
+        add_mutex(&r, shown, lock);
     }
     add(&r, "\n  ");
-    va_list ap;
-    va_start(ap, detail_fmt);
     int n = vsnprintf(r.text + r.len, sizeof r.text - r.len, detail_fmt, ap);
-    va_end(ap);
     if (n > 0)
         r.len += (size_t)n < sizeof r.text - r.len ? (size_t)n : sizeof r.text - r.len - 1;
     add(&r, "\n  called from ");
@@ -122,9 +138,9 @@ void fmx_misuse(const char *check, const void *mutex, const void *site, const ch
     add(&r, "\n");
     /* Where the mutex was taken, when the taking thread had to wait for it
      * (the uncontended fast path records nothing). */
-    if (mutex != NULL) {
+    if (lock != NULL) {
         struct fmx_record *self = fmx_self_record();
-        if (self != NULL && self->acquired_mutex == (uint64_t)(uintptr_t)mutex) {
+        if (self != NULL && self->acquired_mutex == (uint64_t)(uintptr_t)lock) {
             add(&r, "  this thread last acquired it, after waiting, at ");
             add_site(&r, (const void *)(uintptr_t)self->acquired_site);
             add(&r, "\n");
@@ -134,64 +150,27 @@ void fmx_misuse(const char *check, const void *mutex, const void *site, const ch
     abort(); /* deliver() has already aborted; this tells the compiler */
 }
 
-/* FASTMUTEX_DEADLOCK_MS and FASTMUTEX_ON_DEADLOCK, read once. */
-enum on_deadlock { ON_DEADLOCK_REPORT, ON_DEADLOCK_ABORT, ON_DEADLOCK_IGNORE };
-static uint64_t deadlock_after_ns;
-static enum on_deadlock on_deadlock;
-static _Atomic bool diagnostics = true;
-static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
-
-static void read_settings(void)
+void fmx_misuse(const char *check, const void *mutex, const void *site, const char *detail_fmt, ...)
 {
-    const char *diag = getenv("FASTMUTEX_DIAGNOSTICS");
-    if (diag != NULL && (strcmp(diag, "0") == 0 || strcmp(diag, "off") == 0))
-        atomic_store_explicit(&diagnostics, false, memory_order_relaxed);
-    deadlock_after_ns = 1000 * 1000000ull;
-    const char *ms = getenv("FASTMUTEX_DEADLOCK_MS");
-    if (ms != NULL && *ms != '\0') {
-        char *end;
-        unsigned long long v = strtoull(ms, &end, 10);
-        if (*end == '\0' && v > 0 && v < 86400000ull)
-            deadlock_after_ns = v * 1000000ull;
-        else
-            fprintf(stderr, "fastmutex: ignoring FASTMUTEX_DEADLOCK_MS=%s (want 1 to 86399999)\n", ms);
-    }
-    const char *policy = getenv("FASTMUTEX_ON_DEADLOCK");
-    if (policy == NULL || *policy == '\0' || strcmp(policy, "report") == 0)
-        on_deadlock = ON_DEADLOCK_REPORT;
-    else if (strcmp(policy, "abort") == 0)
-        on_deadlock = ON_DEADLOCK_ABORT;
-    else if (strcmp(policy, "ignore") == 0)
-        on_deadlock = ON_DEADLOCK_IGNORE;
-    else
-        fprintf(stderr, "fastmutex: ignoring FASTMUTEX_ON_DEADLOCK=%s (want report, abort or ignore)\n",
-                policy);
+    va_list ap;
+    va_start(ap, detail_fmt);
+    misuse(check, mutex, mutex, site, detail_fmt, ap);
 }
 
-uint64_t fmx_deadlock_after_ns(void)
+void fmx_misuse_wdm(const char *check, const void *outer, const fast_mutex_t *lock, const void *site,
+                    const char *detail_fmt, ...)
 {
-    if (!fmx_diagnostics())
-        return 0;
-    return on_deadlock == ON_DEADLOCK_IGNORE ? 0 : deadlock_after_ns;
-}
-
-bool fmx_diagnostics(void)
-{
-    pthread_once(&settings_once, read_settings);
-    return atomic_load_explicit(&diagnostics, memory_order_relaxed);
-}
-
-void fmx_set_diagnostics(bool on)
-{
-    pthread_once(&settings_once, read_settings);
-    atomic_store_explicit(&diagnostics, on, memory_order_relaxed);
+    va_list ap;
+    va_start(ap, detail_fmt);
+    misuse(check, outer, lock, site, detail_fmt, ap);
 }
 
 /* One link of a wait chain: a thread, the mutex it waits for, from where. */
 struct link {
     int32_t tid;
     char thread_name[FMX_THREAD_NAME_LEN];
-    const void *mutex;
+    const void *mutex; /* the fast_mutex_t, followed to its owner */
+    const void *shown; /* the address its user knows: a FAST_MUTEX's own */
     const void *site;
     struct fmx_record *rec;
 };
@@ -206,6 +185,9 @@ static void read_link(struct link *l, struct fmx_record *rec)
         fmx_record_get_name(rec, l->thread_name);
         l->thread_name[sizeof l->thread_name - 1] = '\0';
         l->mutex = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->mutex);
+        const void *outer = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->outer);
+        bool wdm = FMX_RECORD_LOAD(rec->kind) == FMX_KIND_WDM && outer != NULL;
+        l->shown = wdm ? outer : l->mutex;
         l->site = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->site);
         l->rec = rec;
         atomic_thread_fence(memory_order_acquire);
@@ -230,6 +212,29 @@ __attribute__((constructor)) static void report_setup(void)
     pthread_atfork(NULL, NULL, check_lock_after_fork_in_child);
 }
 
+/* The lock word and queue word of the mutex at `mutex`.  The caller's own
+ * mutex (`trusted`) is read directly; any other address comes from a record
+ * in the shared registry, which anything able to open the memfd may write,
+ * so it is read with process_vm_readv(), which fails on unmapped memory
+ * instead of faulting.  False when it cannot be read. */
+static bool read_mutex_words(const void *mutex, const fast_mutex_t *trusted, uint32_t *word,
+                             uint32_t *queue)
+{
+    if (mutex == trusted) {
+        *word = atomic_load_explicit(&((fast_mutex_t *)trusted)->word, memory_order_relaxed);
+        *queue = atomic_load_explicit(&((fast_mutex_t *)trusted)->queue, memory_order_relaxed);
+        return true;
+    }
+    fast_mutex_t copy;
+    struct iovec local = {.iov_base = &copy, .iov_len = sizeof copy};
+    struct iovec remote = {.iov_base = (void *)mutex, .iov_len = sizeof copy};
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof copy)
+        return false;
+    *word = atomic_load_explicit(&copy.word, memory_order_relaxed);
+    *queue = atomic_load_explicit(&copy.queue, memory_order_relaxed);
+    return true;
+}
+
 /* Whether thread `tid` still exists: of this process, or for a
  * process-shared mutex of any.  Signal 0 checks without sending. */
 static bool thread_exists(int32_t tid, bool shared)
@@ -249,31 +254,42 @@ static void report_exited_owner(const struct link *waiter, int32_t owner)
 {
     struct report r = {.len = 0};
     add(&r, "fastmutex: ");
-    add_mutex(&r, waiter->mutex);
+    add_mutex(&r, waiter->shown, waiter->mutex);
     add(&r, ": owner %d exited while holding it\n", owner);
     add(&r, "  thread %d (%s) waits for it\n    called from ", waiter->tid, waiter->thread_name);
     add_site(&r, waiter->site);
     add(&r, "\n");
-    if (on_deadlock == ON_DEADLOCK_ABORT)
+    bool abort_now = fmx_on_deadlock() == FMX_ON_DEADLOCK_ABORT;
+    if (abort_now)
         add(&r, "  FASTMUTEX_ON_DEADLOCK=abort: aborting\n");
-    deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
+    deliver(&r, abort_now);
 }
 
-/* Whether thread `owner`, seen holding `m`, has exited holding it, and
- * has not been reported for m yet (called under check_lock). */
-static bool newly_exited_owner(const fast_mutex_t *m, int32_t owner)
+/* Whether thread `owner`, seen holding the mutex at `mutex`, has exited
+ * holding it, and has not been reported for it yet (called under
+ * check_lock). */
+static bool newly_exited_owner(const void *mutex, const fast_mutex_t *trusted, int32_t owner,
+                               bool shared)
 {
-    fast_mutex_t *lock = (fast_mutex_t *)m;
-    bool shared = atomic_load_explicit(&lock->queue, memory_order_relaxed) == FAST_MUTEX_SHARED_QUEUE;
-    if (thread_exists(owner, shared) || (orphan_reported == m && orphan_owner_reported == owner))
+    if (thread_exists(owner, shared) || (orphan_reported == mutex && orphan_owner_reported == owner))
         return false;
     /* It may have let go and then exited since its id was read; once it
      * is gone, a lock word that still names it was never released. */
-    if ((atomic_load_explicit(&lock->word, memory_order_relaxed) & FAST_MUTEX_OWNER_MASK) != (uint32_t)owner)
+    uint32_t word, queue;
+    if (!read_mutex_words(mutex, trusted, &word, &queue) ||
+        (word & FAST_MUTEX_OWNER_MASK) != (uint32_t)owner)
         return false;
-    orphan_reported = m;
+    orphan_reported = mutex;
     orphan_owner_reported = owner;
     return true;
+}
+
+static bool in_chain(const struct link *chain, int n, int32_t tid)
+{
+    for (int i = 1; i < n; i++)
+        if (chain[i].tid == tid)
+            return true;
+    return false;
 }
 
 /* Follows the chain of waits from chain[0], waiting for m: the owner of
@@ -283,22 +299,33 @@ static bool newly_exited_owner(const fast_mutex_t *m, int32_t owner)
 static bool walk_chain(const fast_mutex_t *m, int32_t self, struct link chain[MAX_CYCLE], int *n,
                        int32_t *exited_owner)
 {
-    const fast_mutex_t *waited = m;
+    const void *waited = m;
     while (*n < MAX_CYCLE) {
-        /* The mutex stays valid: a thread is blocked waiting for it. */
-        int32_t owner = (int32_t)(atomic_load_explicit(&((fast_mutex_t *)waited)->word,
-                                                       memory_order_relaxed) &
-                                  FAST_MUTEX_OWNER_MASK);
+        const fast_mutex_t *trusted = *n == 1 ? m : NULL;
+        uint32_t word, queue;
+        if (!read_mutex_words(waited, trusted, &word, &queue))
+            return false; /* a record names memory that holds no mutex */
+        int32_t owner = (int32_t)(word & FAST_MUTEX_OWNER_MASK);
         if (owner == 0)
             return false;
         /* Back to us through others: a cycle.  Straight away (n == 1),
          * the lock was just handed to us, which is no deadlock. */
         if (owner == self)
             return *n > 1;
+        /* A thread whose record still says it waits for a mutex it owns
+         * was handed the lock and has not run since: it waits no more. */
+        if (*n > 1 && owner == chain[*n - 1].tid)
+            return false;
+        /* A thread met twice, not us: its record is stale (it got the lock
+         * while we walked, and has not yet said it stopped waiting), or it
+         * is in a cycle that does not pass through us, which its own
+         * threads report.  Either way no cycle through us. */
+        if (in_chain(chain, *n, owner))
+            return false;
         struct fmx_record *rec = fmx_waiting_record(owner);
         if (rec == NULL) {
             /* The owner runs, waits for something else, or is gone. */
-            if (newly_exited_owner(waited, owner))
+            if (newly_exited_owner(waited, trusted, owner, queue == FAST_MUTEX_SHARED_QUEUE))
                 *exited_owner = owner;
             return false;
         }
@@ -316,14 +343,15 @@ static void report_cycle(const struct link chain[MAX_CYCLE], int n)
     for (int i = 0; i < n; i++) {
         int32_t holder = chain[(i + 1) % n].tid;
         add(&r, "  thread %d (%s) waits for ", chain[i].tid, chain[i].thread_name);
-        add_mutex(&r, chain[i].mutex);
+        add_mutex(&r, chain[i].shown, chain[i].mutex);
         add(&r, " held by thread %d (%s)\n    called from ", holder, chain[(i + 1) % n].thread_name);
         add_site(&r, chain[i].site);
         add(&r, "\n");
     }
-    if (on_deadlock == ON_DEADLOCK_ABORT)
+    bool abort_now = fmx_on_deadlock() == FMX_ON_DEADLOCK_ABORT;
+    if (abort_now)
         add(&r, "  FASTMUTEX_ON_DEADLOCK=abort: aborting\n");
-    deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
+    deliver(&r, abort_now);
 }
 
 bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)

@@ -9,6 +9,10 @@ static _Thread_local KIRQL current_irql = PASSIVE_LEVEL;
 
 /* Where Windows would bugcheck, report the stop code and abort. */
 #define BUGCHECK(code, m, site, ...) fmx_misuse("IRQL check failed, " code, m, site, __VA_ARGS__)
+/* The same about a FAST_MUTEX, named by its own address as fmx and the
+ * user's &FastMutex name it, not by the fast_mutex_t inside it. */
+#define BUGCHECK_WDM(code, m, site, ...)                                                         \
+    fmx_misuse_wdm("IRQL check failed, " code, m, &(m)->Event.Lock, site, __VA_ARGS__)
 
 KIRQL KeGetCurrentIrql(void)
 {
@@ -55,10 +59,25 @@ void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
  * FM_LOCK_WAITER_INC for each thread waiting, and loses FM_LOCK_BIT to the
  * holder; Contention counts the waits.  Both change by atomic operations,
  * as waiting threads change them too; Owner and OldIrql only the holder. */
+/* Reports, if the caller does not hold m, the release that is misuse, as
+ * fmx_check_release() does for a fast_mutex_t. */
+static void check_release(PFAST_MUTEX m, const void *site)
+{
+    pid_t owner = fast_mutex_owner(&m->Event.Lock);
+    if (owner == 0)
+        fmx_misuse_wdm("release of a free mutex", m, &m->Event.Lock, site, "nobody holds it");
+    if ((uint32_t)owner != fast_mutex_self_())
+        fmx_misuse_wdm("release by a thread that does not own the mutex", m, &m->Event.Lock, site,
+                       "it is held by thread %d", (int)owner);
+}
+
 static void lock(PFAST_MUTEX m, const void *site)
 {
     fast_mutex_t *inner = &m->Event.Lock;
     if (!fast_mutex_try_acquire(inner)) {
+        /* Caught here rather than in the slow path, to name the FAST_MUTEX. */
+        if ((uint32_t)fast_mutex_owner(inner) == fast_mutex_self_())
+            fmx_misuse_wdm("recursive acquire", m, inner, site, "the calling thread already holds it");
         /* As Windows does, count the wait when it starts, so that a dump
          * taken meanwhile shows it. */
         __atomic_fetch_add(&m->Contention, 1, __ATOMIC_RELAXED);
@@ -80,7 +99,7 @@ static void unlock(PFAST_MUTEX m)
 static void require_at_most_apc(const char *api, PFAST_MUTEX m, const void *site)
 {
     if (current_irql > APC_LEVEL)
-        BUGCHECK("IRQL_NOT_LESS_OR_EQUAL", &m->Event.Lock, site,
+        BUGCHECK_WDM("IRQL_NOT_LESS_OR_EQUAL", m, site,
                  "%s at IRQL %u (it requires IRQL <= APC_LEVEL)", api, current_irql);
 }
 
@@ -109,9 +128,9 @@ BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex)
 void ExReleaseFastMutex(PFAST_MUTEX FastMutex)
 {
     const void *site = __builtin_return_address(0);
-    fmx_check_release(&FastMutex->Event.Lock, site);
+    check_release(FastMutex, site);
     if (current_irql != APC_LEVEL)
-        BUGCHECK("IRQL_NOT_LESS_OR_EQUAL", &FastMutex->Event.Lock, site,
+        BUGCHECK_WDM("IRQL_NOT_LESS_OR_EQUAL", FastMutex, site,
                  "ExReleaseFastMutex at IRQL %u (it requires APC_LEVEL)", current_irql);
     KIRQL old = (KIRQL)FastMutex->OldIrql;
     unlock(FastMutex);
@@ -128,7 +147,7 @@ void ExAcquireFastMutexUnsafe(PFAST_MUTEX FastMutex)
 void ExReleaseFastMutexUnsafe(PFAST_MUTEX FastMutex)
 {
     const void *site = __builtin_return_address(0);
-    fmx_check_release(&FastMutex->Event.Lock, site);
+    check_release(FastMutex, site);
     require_at_most_apc("ExReleaseFastMutexUnsafe", FastMutex, site);
     unlock(FastMutex);
 }

@@ -67,6 +67,11 @@ PKG_CONFIG_PATH=$(dirname "$pcfile")
 export PKG_CONFIG_PATH
 flags=$(pkg-config --cflags --libs fastmutex) || fail "pkg-config does not know fastmutex"
 includedir=$(pkg-config --variable=includedir fastmutex)
+# Clean paths: compilers record -I paths in debug info, and fmx shows them.
+[ "$includedir" = "$prefix/include" ] || fail "pkg-config includedir is $includedir, not $prefix/include"
+case " $flags " in
+*/../* | */./*) fail "pkg-config flags hold an unclean path: $flags" ;;
+esac
 [ -f "$includedir/fastmutex.h" ] || fail "pkg-config includedir $includedir has no fastmutex.h"
 [ -f "$includedir/fastmutex/wdm.h" ] || fail "pkg-config includedir $includedir has no fastmutex/wdm.h"
 # shellcheck disable=SC2086 # the flags are meant to be split

@@ -8,7 +8,8 @@ what fmx reads, so that the fuzzer can mutate them quickly.
 
     make_core_corpus.py REGISTRY_CORPUS_DIR OUTPUT_DIR
 
-Run it again when the registry corpus changes (tests/diag/make_corpus.sh).
+Run it again when the registry layout changes, over the seeds the build
+writes (build/tests/diag/seeds, from tests/diag/make_seeds.c).
 """
 import os
 import struct

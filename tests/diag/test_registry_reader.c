@@ -165,12 +165,49 @@ static void test_corrupt_headers(void **state)
     expect_refused(too_many_used, "in use");
     expect_refused(bad_pid, "process id");
     expect_refused(records_past_end, "offsets");
-    expect_refused(huge_capacity, "offsets");
+    expect_refused(huge_capacity, "capacity");
     expect_refused(names_past_end, "offsets");
     expect_refused(records_offset_wraps, "offsets");
     expect_refused(names_offset_wraps, "offsets");
     expect_refused(records_in_header, "offsets");
     expect_refused(overlap, "overlap");
+}
+
+/* Capacities above the library's are refused even when the image is large
+ * enough to hold them: no library writes them, and fmx would read as many
+ * garbage records. */
+static void expect_capacity_refused(uint32_t threads, uint32_t names)
+{
+    size_t records = sizeof(struct fmx_registry);
+    size_t names_at = records + (size_t)threads * sizeof(struct fmx_record);
+    size_t size = names_at + (size_t)names * sizeof(struct fmx_name);
+    unsigned char *big = calloc(1, size);
+    assert_non_null(big);
+    struct image img;
+    make_image(&img);
+    img.header.thread_capacity = threads;
+    img.header.name_capacity = names;
+    img.header.threads_used = threads;
+    img.header.records_offset = records;
+    img.header.names_offset = names_at;
+    memcpy(big, &img.header, sizeof img.header);
+    struct fmx_registry_reader reader;
+    char why[200] = "";
+    int got = open_image(big, size, &reader, why);
+    free(big);
+    if (got == 0)
+        fmx_registry_close(&reader);
+    assert_int_equal(got, EPROTO);
+    if (strstr(why, "capacity") == NULL)
+        fail_msg("reason '%s' does not mention the capacity", why);
+}
+
+static void test_capacity_beyond_library(void **state)
+{
+    (void)state;
+    expect_capacity_refused(FMX_REGISTRY_THREADS + 1, 1);
+    expect_capacity_refused(1, FMX_REGISTRY_NAMES + 1);
+    expect_capacity_refused(100000, 1);
 }
 
 /* Strings another process wrote are bounded and made harmless. */
@@ -376,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_valid_image),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt_headers),
+        cmocka_unit_test(test_capacity_beyond_library),
         cmocka_unit_test(test_unterminated_strings),
         cmocka_unit_test(test_record_mid_write),
         cmocka_unit_test_teardown(test_open_live, teardown_live),

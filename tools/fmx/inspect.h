@@ -120,4 +120,10 @@ void fmx_format_waited(uint64_t ns, char *buf, size_t size);
 void fmx_format_target_waited(const struct fmx_target *target, uint64_t start_ns, char *buf,
                               size_t size);
 
+/* The views over a target already opened (fmx waiters and fmx mutex call
+ * them after opening it; the views fuzzer over an image): print to stdout
+ * and return 0, or an errno value / exit status. */
+int fmx_waiters_show(struct fmx_target *target, bool json);
+int fmx_mutex_show(struct fmx_target *target, uint64_t address, bool wdm);
+
 #endif /* FMX_INSPECT_H */

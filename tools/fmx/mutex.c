@@ -292,15 +292,14 @@ static void print_title(struct fmx_target *target, uint64_t address, bool wdm, u
     }
 }
 
-static int show_mutex(struct fmx_target *target, const char *text, bool wdm)
+int fmx_mutex_show(struct fmx_target *target, uint64_t address, bool wdm)
 {
-    uint64_t address;
-    int status = resolve_mutex(target, text, &address);
-    if (status != 0)
-        return status;
+    int status = 0;
     /* Static: a list for every record a registry can hold is too big for
-     * the stack, and this runs once. */
+     * the stack. */
     static struct waiters waiters;
+    waiters.count = 0;
+    waiters.changing = 0;
     uint64_t enclosing;
     if (collect_waiters(target, address, &waiters, &enclosing))
         wdm = true;
@@ -350,7 +349,9 @@ int fmx_mutex_main(int argc, char **argv)
     if (args.core != NULL ? fmx_target_open_core(args.core, args.exe, &target, &exe_trouble) != 0
                           : fmx_target_open(args.pid, &target, false) != 0)
         return 1;
-    status = show_mutex(&target, args.mutex, args.wdm);
+    status = resolve_mutex(&target, args.mutex, &address);
+    if (status == 0)
+        status = fmx_mutex_show(&target, address, args.wdm);
     fmx_target_close(&target);
     return status != 0 ? status : exe_trouble ? 1 : 0;
 }

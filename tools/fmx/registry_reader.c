@@ -107,6 +107,14 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
                 record_size, name_size);
         return -1;
     }
+    /* No library writes more than these; believing a larger capacity
+     * would have fmx read and describe that many garbage records.  Smaller
+     * ones are read, so that tests and the fuzzer can use compact images. */
+    if (thread_capacity > FMX_REGISTRY_THREADS || name_capacity > FMX_REGISTRY_NAMES) {
+        set_why(why, whylen, "registry claims a capacity of %u records and %u names, more than %u and %u",
+                thread_capacity, name_capacity, FMX_REGISTRY_THREADS, FMX_REGISTRY_NAMES);
+        return -1;
+    }
     if (threads_used > thread_capacity) {
         set_why(why, whylen, "registry claims %u records in use of %u", threads_used, thread_capacity);
         return -1;

@@ -1,6 +1,8 @@
 /* Symbols, source lines and stacks of a live process, through libdwfl. */
 #include "symbolize.h"
 
+#include "debuginfo.h"
+
 #include <dwarf.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
@@ -19,18 +21,18 @@ struct fmx_symbolizer {
 };
 
 /* Debug info is looked for where Debian puts it (/usr/lib/debug, build-id
- * links) and beside each file, which is libdwfl's standard search. */
+ * links) and beside each file, opening only regular files (debuginfo.h). */
 static char *debuginfo_path = NULL;
 static const Dwfl_Callbacks proc_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = fmx_find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
 
 /* A core's modules are found by the build IDs and paths it records. */
 static const Dwfl_Callbacks core_callbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = fmx_find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
 

@@ -456,11 +456,26 @@ int fmx_waiters_main(int argc, char **argv)
     bool shown;
     status = args.core != NULL ? collect_core(args.core, args.exe, &table, &shown)
                                : collect_processes(args.pids, args.npids, &table, &shown);
-    if (shown && args.json)
+    /* With --json the output is one whole document even when nothing could
+     * be read (no waiters then), so that a pipe into a JSON reader holds;
+     * the errors are already on stderr. */
+    if (args.json)
         print_json(&table);
     else if (shown)
         print_table(&table);
     free(table.rows);
     free(args.pids);
     return status;
+}
+
+int fmx_waiters_show(struct fmx_target *target, bool json)
+{
+    struct table table = {0};
+    int err = collect(target, &table);
+    if (err == 0 && json)
+        print_json(&table);
+    else if (err == 0)
+        print_table(&table);
+    free(table.rows);
+    return err;
 }
