@@ -221,6 +221,14 @@ static bool read_lock_word(const void *mutex, const fast_mutex_t *trusted, uint3
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)sizeof *word;
 }
 
+static bool in_chain(const struct link *chain, int n, int32_t tid)
+{
+    for (int i = 1; i < n; i++)
+        if (chain[i].tid == tid)
+            return true;
+    return false;
+}
+
 bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
 {
     struct link chain[MAX_CYCLE];
@@ -242,6 +250,12 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
             cycle = n > 1;
             break;
         }
+        /* A thread met twice, not us: its record is stale (it got the lock
+         * while we walked, and has not yet said it stopped waiting), or
+         * it is in a cycle that does not pass through us, which its own
+         * threads report.  Either way no cycle through us. */
+        if (in_chain(chain, n, owner))
+            break;
         struct fmx_record *rec = fmx_waiting_record(owner);
         if (rec == NULL)
             break; /* the owner runs, or waits for something else */
