@@ -32,25 +32,26 @@ extern "C" {
 #endif
 
 /* The lock word.  Bits 0..21 hold the owner's kernel thread id (Linux never
- * hands out ids of 2^22 or more), 0 when the mutex is free.  Two flags sit
- * above it; they change only with the queue lock held, while the owner bits
- * change by compare-and-swap at any time:
+ * hands out ids of 2^22 or more), 0 when the mutex is free.  The owner bits
+ * change by compare-and-swap at any time.  Two flags sit above them:
  *
  *   WAITERS  the waiter queue is not empty; release must take the slow path
- *            and may have to wake somebody.
+ *            and may have to wake somebody.  Set and cleared only with the
+ *            queue lock held.
  *   WOKEN    a waiter has been taken off the queue and woken, and is on its
- *            way to retry; releases need not wake another one.  Cleared by
- *            that waiter when it gets the lock or queues up again.
+ *            way to retry; releases need not wake another one.  Set by a
+ *            release with the queue lock held; cleared by that waiter, in
+ *            the same compare-and-swap that takes the lock, or with the
+ *            queue lock held when it queues up again or gives up.
  *
  * A waiter that has waited longer than the handoff bound is not woken to
  * compete: release writes its thread id into the word directly, so the lock
  * passes to it without ever being free.
  *
- * The inline fast paths take a free mutex whatever its flags, keeping them
- * (fast_mutex_take_()), and while WOKEN is set release clears only the
- * owner bits (fast_mutex_release_woken_()), but for the one release in 32
- * that asks the slow path whether that waiter is late.  WAITERS alone sends
- * release to the slow path, which wakes the next waiter. */
+ * The inline acquire takes a free mutex whatever its flags and keeps them
+ * (fast_mutex_take_()), so that its own release acts on them.  The inline
+ * release is one compare-and-swap from our id to 0; any flag sends it to
+ * the slow path. */
 #define FAST_MUTEX_OWNER_MASK 0x003fffffu
 #define FAST_MUTEX_WAITERS 0x00400000u
 #define FAST_MUTEX_WOKEN 0x00800000u
@@ -61,7 +62,7 @@ extern "C" {
 typedef struct fast_mutex {
     _Atomic uint32_t word;       /* owner tid | flags, see above */
     _Atomic uint32_t contention; /* how many acquires had to sleep */
-    _Atomic uint32_t queue;      /* oldest waiter's registry slot + 1; 0 none */
+    _Atomic uint32_t queue;      /* queued waiters << 16 | oldest's registry slot + 1 */
     _Atomic uint32_t queue_lock; /* 0 free, 1 held, 2 held with sleepers */
 } fast_mutex_t;
 
@@ -73,10 +74,6 @@ FAST_MUTEX_STATIC_ASSERT(sizeof(fast_mutex_t) <= 16, "fast_mutex_t must stay sma
 /* The calling thread's kernel id, cached per thread (internal). */
 extern FAST_MUTEX_API _Thread_local uint32_t fast_mutex_self_tid_;
 FAST_MUTEX_API uint32_t fast_mutex_self_tid_init_(void);
-
-/* How many releases the calling thread made while a woken waiter was on
- * its way (internal: fast_mutex_release_woken_()). */
-extern FAST_MUTEX_API _Thread_local uint32_t fast_mutex_woken_releases_;
 
 /* Slow paths, called only from the inline functions below (internal).
  * fast_mutex_acquire_slow_ returns 0, or ETIMEDOUT / EDEADLK for a deadline. */
@@ -109,9 +106,8 @@ FAST_MUTEX_INLINE bool fast_mutex_take_free_(fast_mutex_t *m, uint32_t word, uin
  * false at once if it is held (internal).  Free means no owner: the word
  * may carry flags, from a release that has just woken a waiter or with
  * others queued.  Such a mutex is taken all the same, keeping the flags for
- * our own release to act on, as a barging acquire does, and without the
- * slow path's call: under contention a woken waiter is often on its way
- * (at 16 threads in bench/'s short-constant, at 29% of all releases). */
+ * our own release to act on, as a barging acquire does, without a call
+ * into the library. */
 FAST_MUTEX_INLINE bool fast_mutex_take_(fast_mutex_t *m)
 {
     uint32_t expected = 0;
@@ -123,27 +119,6 @@ FAST_MUTEX_INLINE bool fast_mutex_take_(fast_mutex_t *m)
                                                 memory_order_relaxed))
         return true;
     return fast_mutex_take_free_(m, expected, self, 0);
-}
-
-/* Lets go of *m, which the caller `self` holds, while a woken waiter is on
- * its way: no wake is due, so the flags stay as they are.  `word` was just
- * read from *m.  Under contention that waiter often waits a while for a
- * CPU, and most releases meanwhile come here: through the slow path's call
- * they held the lock a few nanoseconds longer each (see "While a woken
- * waiter is on its way" in doc/design.md).  Returns false, the lock still
- * held, when the word no longer shows WOKEN and us, and at one call in 32,
- * for the slow path to ask whether that waiter is late (internal:
- * fast_mutex_release()). */
-FAST_MUTEX_INLINE bool fast_mutex_release_woken_(fast_mutex_t *m, uint32_t word, uint32_t self)
-{
-    if ((++fast_mutex_woken_releases_ & 31) == 0)
-        return false;
-    while ((word & FAST_MUTEX_WOKEN) && (word & FAST_MUTEX_OWNER_MASK) == self)
-        /* Release ordering, as in fast_mutex_release(). */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word, word & ~FAST_MUTEX_OWNER_MASK,
-                                                  memory_order_release, memory_order_relaxed))
-            return true;
-    return false;
 }
 
 /* Makes *m a free, process-private mutex.  Equivalent to
@@ -194,19 +169,14 @@ FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct tim
  * release could still be running; destroy after joining is always safe. */
 FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
 {
-    uint32_t self = fast_mutex_self_();
-    uint32_t expected = self;
+    uint32_t expected = fast_mutex_self_();
     /* Release ordering: the critical section's writes are visible to the
      * next holder.  Pairs with the acquire CAS in fast_mutex_acquire().
-     * One compare-and-swap fetches the line once; a load and then an
-     * exchange, faster alone, fetched it twice when a waiter had written
-     * it meanwhile (doc/design.md, "Release"). */
-    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, 0, memory_order_release,
-                                                memory_order_relaxed))
-        return;
-    if ((expected & FAST_MUTEX_WOKEN) && fast_mutex_release_woken_(m, expected, self))
-        return;
-    fast_mutex_release_slow_(m);
+     * A compare-and-swap rather than a load and an exchange: it fetches
+     * the line once. */
+    if (!atomic_compare_exchange_strong_explicit(&m->word, &expected, 0, memory_order_release,
+                                                 memory_order_relaxed))
+        fast_mutex_release_slow_(m);
 }
 
 /* The kernel thread id of the thread holding *m, 0 when it is free.  A

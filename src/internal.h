@@ -3,6 +3,7 @@
 #ifndef FASTMUTEX_INTERNAL_H
 #define FASTMUTEX_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -25,17 +26,58 @@ FMX_HIDDEN uint64_t fmx_now_ns(void);
 FMX_HIDDEN uint64_t fmx_timespec_ns(const struct timespec *ts);
 FMX_HIDDEN struct timespec fmx_ns_timespec(uint64_t ns);
 
+/* CLOCK_MONOTONIC in microseconds, low 32 bits: wraps after 71 minutes,
+ * and differences stay right for any span shorter than that. */
+static inline uint32_t fmx_now_us(void)
+{
+    return (uint32_t)(fmx_now_ns() / 1000u);
+}
+
+/* One pause of a spin loop: lets the other hyperthread run and keeps the
+ * loop from flooding the memory system with loads. */
+static inline void fmx_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint32_t fmx_owner_of(uint32_t word)
+{
+    return word & FAST_MUTEX_OWNER_MASK;
+}
+
+/* Whether m was made by fast_mutex_init_shared(): its waiters sleep on the
+ * lock word, it has no queue. */
+static inline bool fmx_is_shared(const fast_mutex_t *m)
+{
+    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) ==
+           FAST_MUTEX_SHARED_QUEUE;
+}
+
 /* registry.c: the calling thread's record, claimed on first use and given
  * back when the thread exits.  Without a memfd the registry falls back to
  * private memory that only this process sees.  NULL when all
  * FMX_REGISTRY_THREADS records belong to live threads. */
 FMX_HIDDEN struct fmx_record *fmx_self_record(void);
-/* Record by queue link (slot + 1); NULL for 0. */
-FMX_HIDDEN struct fmx_record *fmx_record_at(uint32_t link);
-FMX_HIDDEN uint32_t fmx_record_link(const struct fmx_record *rec);
+/* The registry's records once it exists (registry.c), NULL before. */
+extern FMX_HIDDEN struct fmx_record *_Atomic fmx_records_;
+/* Record by queue link (slot + 1); NULL for 0.  Links exist only once
+ * records do, so the registry is there.  Acquire: the registry is mapped
+ * before its pointer is published (pairs with get_registry()). */
+static inline struct fmx_record *fmx_record_at(uint32_t link)
+{
+    return link == 0 ? NULL : &atomic_load_explicit(&fmx_records_, memory_order_acquire)[link - 1];
+}
+static inline uint32_t fmx_record_link(const struct fmx_record *rec)
+{
+    return (uint32_t)(rec - atomic_load_explicit(&fmx_records_, memory_order_acquire)) + 1;
+}
 /* Notes in `rec` (the caller's own) the CPU it runs on, from
- * sched_getcpu() (negative: unknown), for spinners that hold it as a hint
- * (see spin_acquire() in fastmutex.c). */
+ * sched_getcpu() (negative: unknown), for tools and for spinners that
+ * hold it as a hint. */
 FMX_HIDDEN void fmx_note_cpu(struct fmx_record *rec, int cpu);
 /* The calling thread's record if it has one (never claims one). */
 FMX_HIDDEN struct fmx_record *fmx_own_record(void);
@@ -80,6 +122,28 @@ FMX_HIDDEN uint64_t fmx_deadlock_after_ns(void);
  * With it off, records hold only what the queue needs. */
 FMX_HIDDEN bool fmx_diagnostics(void);
 FMX_HIDDEN void fmx_set_diagnostics(bool on);
+
+/* queue.c: the FIFO of waiter records of a process-private mutex, and the
+ * queue lock that guards it and the word's flag bits (contract there). */
+FMX_HIDDEN void fmx_queue_lock(fast_mutex_t *m);
+FMX_HIDDEN void fmx_queue_unlock(fast_mutex_t *m);
+/* The oldest waiter, NULL when none.  Queue lock held, or a hint. */
+FMX_HIDDEN struct fmx_record *fmx_queue_head(const fast_mutex_t *m);
+/* How many waiters are queued.  Queue lock held, or a hint. */
+FMX_HIDDEN uint32_t fmx_queue_length(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_enqueue(fast_mutex_t *m, struct fmx_record *rec, bool at_front);
+FMX_HIDDEN bool fmx_dequeue(fast_mutex_t *m, struct fmx_record *rec);
+FMX_HIDDEN uint32_t fmx_first_in_line_for_us(const struct fmx_record *head);
+
+/* policy.c: every decision about time (contract there). */
+FMX_HIDDEN bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear);
+FMX_HIDDEN bool fmx_policy_hand_off(const struct fmx_record *head);
+FMX_HIDDEN bool fmx_policy_woken_is_late(const fast_mutex_t *m);
+/* policy_legacy.c: the spin policy before issue 17, switched on by the
+ * benchmark's A/B adapter only. */
+extern FMX_HIDDEN bool fmx_legacy_spin_on;
+FMX_HIDDEN void fmx_set_legacy_spin(bool on);
+FMX_HIDDEN bool fmx_legacy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear);
 
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */

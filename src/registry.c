@@ -12,7 +12,6 @@
 #include "internal.h"
 
 _Thread_local uint32_t fast_mutex_self_tid_;
-_Thread_local uint32_t fast_mutex_woken_releases_;
 
 /* The calling thread's record, claimed by fmx_self_record(). */
 static _Thread_local struct fmx_record *self_record;
@@ -26,6 +25,9 @@ static _Thread_local struct fmx_record *self_record;
 static _Atomic uint32_t link_of_tid[TID_TABLE_SIZE];
 
 static struct fmx_registry *_Atomic registry;
+/* The registry's records, published with it, for the inline accessors
+ * fmx_record_at() and fmx_record_link() in internal.h. */
+struct fmx_record *_Atomic fmx_records_;
 static int registry_fd = -1;
 /* Serializes making the registry and changing the names table; never held
  * on a lock's hot path. */
@@ -116,6 +118,7 @@ static void after_fork_in_child(void)
     struct fmx_registry *old = atomic_load_explicit(&registry, memory_order_relaxed);
     int old_fd = registry_fd;
     atomic_store_explicit(&registry, NULL, memory_order_relaxed);
+    atomic_store_explicit(&fmx_records_, NULL, memory_order_relaxed);
     registry_fd = -1;
     if (old == NULL)
         return;
@@ -148,6 +151,8 @@ static struct fmx_registry *get_registry(void)
     reg = atomic_load_explicit(&registry, memory_order_relaxed);
     if (reg == NULL) {
         reg = map_registry();
+        /* Release, both: pair with the acquire loads of the pointers. */
+        atomic_store_explicit(&fmx_records_, records(reg), memory_order_release);
         atomic_store_explicit(&registry, reg, memory_order_release);
     }
     pthread_mutex_unlock(&registry_lock);
@@ -232,18 +237,6 @@ struct fmx_record *fmx_record_of(int32_t tid)
      * since: then its tid says so.  Read while its owner may write it: a
      * stale answer is a wrong hint, never a wrong lock state. */
     return rec != NULL && FMX_RECORD_LOAD(rec->tid) == tid ? rec : NULL;
-}
-
-struct fmx_record *fmx_record_at(uint32_t link)
-{
-    /* Links exist only once records do, so the registry is there. */
-    return link == 0 ? NULL : &records(atomic_load_explicit(&registry, memory_order_acquire))[link - 1];
-}
-
-uint32_t fmx_record_link(const struct fmx_record *rec)
-{
-    struct fmx_registry *reg = atomic_load_explicit(&registry, memory_order_acquire);
-    return (uint32_t)(rec - records(reg)) + 1;
 }
 
 struct fmx_record *fmx_waiting_record(int32_t tid)
