@@ -43,6 +43,14 @@ extern "C" {
  *            release with the queue lock held; cleared by that waiter, in
  *            the same compare-and-swap that takes the lock, or with the
  *            queue lock held when it queues up again or gives up.
+ *   TRYING   a fast_mutex_try_acquire() found the mutex held by another
+ *            thread.  Set by that call, by compare-and-swap while the
+ *            mutex is held; cleared by the holder's release, which then
+ *            waits a moment for another thread to take the mutex before it
+ *            returns: without it a thread that releases and at once
+ *            retakes the mutex leaves it free for a few nanoseconds only,
+ *            and a try_acquire loop on another CPU may fail for thousands
+ *            of its cycles.
  *
  * A waiter that has waited longer than the handoff bound is not woken to
  * compete: release writes its thread id into the word directly, so the lock
@@ -55,6 +63,7 @@ extern "C" {
 #define FAST_MUTEX_OWNER_MASK 0x003fffffu
 #define FAST_MUTEX_WAITERS 0x00400000u
 #define FAST_MUTEX_WOKEN 0x00800000u
+#define FAST_MUTEX_TRYING 0x01000000u
 
 /* `queue` value that marks a mutex made by fast_mutex_init_shared(). */
 #define FAST_MUTEX_SHARED_QUEUE 0xffffffffu
@@ -81,6 +90,9 @@ FAST_MUTEX_API __attribute__((cold, noinline)) int
 fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline);
 FAST_MUTEX_API __attribute__((cold, noinline)) void
 fast_mutex_release_slow_(fast_mutex_t *m);
+/* Marks *m, found held, as wanted by a try_acquire (TRYING); returns false
+ * (internal: fast_mutex_try_acquire()). */
+FAST_MUTEX_API __attribute__((cold, noinline)) bool fast_mutex_try_failed_(fast_mutex_t *m);
 
 FAST_MUTEX_INLINE uint32_t fast_mutex_self_(void)
 {
@@ -144,10 +156,13 @@ FAST_MUTEX_INLINE void fast_mutex_acquire(fast_mutex_t *m)
 }
 
 /* Takes *m if it is free and returns true; returns false at once otherwise,
- * also when the calling thread already holds it.  Never blocks. */
+ * also when the calling thread already holds it.  Never blocks.  A failed
+ * call makes the holder's next release wait a moment (about a microsecond)
+ * for another thread to take *m, so that a loop of tries gets in soon even
+ * when the holder retakes *m right after each release. */
 FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
 {
-    return fast_mutex_take_(m);
+    return fast_mutex_take_(m) || fast_mutex_try_failed_(m);
 }
 
 /* Like fast_mutex_acquire(), but gives up at `deadline`, an absolute

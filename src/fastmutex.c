@@ -15,6 +15,8 @@
  * is queued, the owner bits are simply cleared.  Otherwise the oldest
  * waiter is taken off the queue and either woken to compete for the lock
  * or, once it has been first in line past the handoff bound, handed it.
+ * If a try_acquire failed during the hold (TRYING), the releasing thread
+ * then makes way for it a moment before it returns.
  *
  * A process-shared mutex has no queue (records of other processes cannot
  * be linked): its waiters sleep on the lock word, in the classic futex
@@ -397,7 +399,8 @@ static bool let_go_unless_wake_due(fast_mutex_t *m)
     while (!(word & FAST_MUTEX_WAITERS) ||
            ((word & FAST_MUTEX_WOKEN) && !fmx_policy_woken_is_late(m)))
         /* Release: pairs with the next holder's acquire CAS. */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word, word & ~FAST_MUTEX_OWNER_MASK,
+        if (atomic_compare_exchange_weak_explicit(&m->word, &word,
+                                                  word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_TRYING),
                                                   memory_order_release, memory_order_relaxed))
             return true;
     return false;
@@ -442,8 +445,26 @@ static void wake_next(fast_mutex_t *m)
 void fast_mutex_release_slow_(fast_mutex_t *m)
 {
     fmx_check_release(m, __builtin_return_address(0));
+    /* Only we, the holder, clear TRYING: what we read now stays true. */
+    bool tried = atomic_load_explicit(&m->word, memory_order_relaxed) & FAST_MUTEX_TRYING;
     if (fmx_is_shared(m))
         release_shared(m);
     else if (!let_go_unless_wake_due(m))
         wake_next(m);
+    if (tried)
+        fmx_policy_make_way(m);
+}
+
+bool fast_mutex_try_failed_(fast_mutex_t *m)
+{
+    uint32_t self = fast_mutex_self_();
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    /* Set while another thread holds it, so that its release clears it;
+     * relaxed: nothing is published through the flag. */
+    while (fmx_owner_of(word) != 0 && fmx_owner_of(word) != self &&
+           !(word & FAST_MUTEX_TRYING))
+        if (atomic_compare_exchange_weak_explicit(&m->word, &word, word | FAST_MUTEX_TRYING,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            break;
+    return false;
 }

@@ -139,11 +139,11 @@ FMX_HIDDEN uint32_t fmx_first_in_line_for_us(const struct fmx_record *head);
 FMX_HIDDEN bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear);
 FMX_HIDDEN bool fmx_policy_hand_off(const struct fmx_record *head);
 FMX_HIDDEN bool fmx_policy_woken_is_late(const fast_mutex_t *m);
-/* policy_legacy.c: the spin policy before issue 17, switched on by the
- * benchmark's A/B adapter only. */
-extern FMX_HIDDEN bool fmx_legacy_spin_on;
-FMX_HIDDEN void fmx_set_legacy_spin(bool on);
-FMX_HIDDEN bool fmx_legacy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear);
+FMX_HIDDEN void fmx_policy_make_way(const fast_mutex_t *m);
+/* Whether fmx_policy_spin() parks at once when threads outnumber CPUs
+ * (default on); off only in the benchmark's paired A/B adapter. */
+extern FMX_HIDDEN bool fmx_policy_crowd_rule;
+FMX_HIDDEN void fmx_set_crowd_rule(bool on);
 
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */

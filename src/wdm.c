@@ -58,7 +58,9 @@ void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
 static void lock(PFAST_MUTEX m, const void *site)
 {
     fast_mutex_t *inner = &m->Event.Lock;
-    if (!fast_mutex_try_acquire(inner)) {
+    /* The acquire's own fast path: a try_acquire would ask the holder to
+     * make way for it (TRYING), which a thread about to wait needs not. */
+    if (!fast_mutex_take_(inner)) {
         /* As Windows does, count the wait when it starts, so that a dump
          * taken meanwhile shows it. */
         __atomic_fetch_add(&m->Contention, 1, __ATOMIC_RELAXED);
