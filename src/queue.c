@@ -120,7 +120,7 @@ static struct fmx_record *front_place(struct fmx_record *head, const struct fmx_
  * back at the front (at_front), keeping the time it became first, but
  * behind those that became first before it: several woken waiters may come
  * back at once, and the oldest must keep its time to reach the handoff
- * bound (doc/design.md, "Queue order").  Queue lock held. */
+ * bound (doc/design.md, "What the bound does not bound").  Queue lock held. */
 void fmx_enqueue(fast_mutex_t *m, struct fmx_record *rec, bool at_front)
 {
     uint32_t link = fmx_record_link(rec);
