@@ -46,6 +46,7 @@ static struct thread_object *running; /* guarded by threads_lock */
 static unsigned started;              /* guarded by threads_lock */
 static fast_mutex_wdk_namer_t namer;
 static _Thread_local struct thread_object *current_thread;
+static _Thread_local unsigned critical_regions;
 
 static int futex(LONG *word, int op, LONG value, const struct timespec *timeout)
 {
@@ -228,10 +229,28 @@ static void name_thread(struct thread_object *t)
         snprintf(t->name, sizeof t->name, "SystemThread");
 }
 
+VOID KeEnterCriticalRegion(void)
+{
+    critical_regions++;
+}
+
+VOID KeLeaveCriticalRegion(void)
+{
+    if (critical_regions == 0)
+        fmx_misuse("KeLeaveCriticalRegion outside a critical region", NULL,
+                   __builtin_return_address(0), "no KeEnterCriticalRegion to match it%s", "");
+    critical_regions--;
+}
+
 /* Runs when the thread ends, by return or PsTerminateSystemThread. */
 static void thread_ended(void *arg)
 {
     struct thread_object *t = arg;
+    if (critical_regions != 0)
+        fmx_misuse("system thread ended in a critical region", NULL,
+                   (const void *)(uintptr_t)t->routine,
+                   "system thread %s ended with %u KeEnterCriticalRegion not left", t->name,
+                   critical_regions);
     if (KeGetCurrentIrql() != PASSIVE_LEVEL)
         fmx_misuse("IRQL check failed, IRQL_GT_ZERO_AT_SYSTEM_SERVICE", NULL,
                    (const void *)(uintptr_t)t->routine,

@@ -609,6 +609,14 @@ FMX_WDK_API NTSTATUS NTAPI KeDelayExecutionThread(KPROCESSOR_MODE WaitMode, BOOL
 FMX_WDK_API VOID NTAPI KeQuerySystemTime(PLARGE_INTEGER CurrentTime);
 FMX_WDK_API VOID NTAPI KeQuerySystemTimePrecise(PLARGE_INTEGER CurrentTime);
 
+/* A critical region turns normal kernel APCs off for the calling thread
+ * without raising IRQL: where ExAcquireFastMutexUnsafe is called at
+ * PASSIVE_LEVEL, so that the holder may still call ZwCreateFile and the
+ * other PASSIVE_LEVEL routines.  Regions nest; a Leave without its Enter,
+ * or a system thread that ends inside one, is reported. */
+FMX_WDK_API VOID NTAPI KeEnterCriticalRegion(void);
+FMX_WDK_API VOID NTAPI KeLeaveCriticalRegion(void);
+
 /* ---- System threads. ---- */
 typedef VOID NTAPI KSTART_ROUTINE(PVOID StartContext);
 typedef KSTART_ROUTINE *PKSTART_ROUTINE;
