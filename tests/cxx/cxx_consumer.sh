@@ -2,7 +2,8 @@
 # Builds consumer.cpp with g++ and clang++ at every C++ standard from C++11
 # on, and consumer.c at C11 and C17, warning-free (-Wall -Wextra -Werror),
 # links each against the library and runs it.  Also checks that C99 and
-# C++98 are refused with the header's own message.
+# C++98 are refused with the header's own message; and compiles driver
+# source written in C++ against the WDK subset (consumer_wdk.cpp).
 #
 # usage: cxx_consumer.sh SOURCE_DIR LIBRARY_DIR WORK_DIR
 set -u
@@ -54,6 +55,19 @@ done
 # clang 14 calls C++23 c++2b.
 for std in c++11 c++14 c++17 c++20 c++2b; do
     build clang++ "$std" "$HERE/consumer.cpp"
+done
+# Driver source in C++ against the WDK subset's headers (compiled only).
+for cxx in g++ clang++; do
+    for std in c++11 c++17 c++20; do
+        if "$cxx" "-std=$std" -fshort-wchar -Wall -Wextra -Werror -Wno-multichar \
+            -I"$SRC/include/fastmutex/wdk" -I"$SRC/include" -fsyntax-only "$HERE/consumer_wdk.cpp" \
+            2>"$WORK/wdk.err"; then
+            BUILDS=$((BUILDS + 1))
+            echo "$cxx -std=$std: the WDK headers compile as C++"
+        else
+            fail "$cxx -std=$std: WDK headers: $(head -c 600 "$WORK/wdk.err")"
+        fi
+    done
 done
 for cc in gcc clang; do
     for std in c11 c17; do
