@@ -116,6 +116,47 @@ static NTSTATUS set_disposition(struct file_object *f, const FILE_DISPOSITION_IN
     return STATUS_SUCCESS;
 }
 
+static NTSTATUS set_position(struct file_object *f, const FILE_POSITION_INFORMATION *info,
+                             ULONG length)
+{
+    if (length < sizeof *info)
+        return STATUS_INFO_LENGTH_MISMATCH;
+    if (info->CurrentByteOffset.QuadPart < 0)
+        return STATUS_INVALID_PARAMETER;
+    if (lseek(f->fd, (off_t)info->CurrentByteOffset.QuadPart, SEEK_SET) < 0)
+        return fmx_wdk_status_from_errno(errno);
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS set_end_of_file(struct file_object *f, const FILE_END_OF_FILE_INFORMATION *info,
+                                ULONG length)
+{
+    if (length < sizeof *info)
+        return STATUS_INFO_LENGTH_MISMATCH;
+    if (!(f->access & FILE_WRITE_DATA))
+        return STATUS_ACCESS_DENIED;
+    if (info->EndOfFile.QuadPart < 0)
+        return STATUS_INVALID_PARAMETER;
+    if (ftruncate(f->fd, (off_t)info->EndOfFile.QuadPart) != 0)
+        return fmx_wdk_status_from_errno(errno);
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS set_information(struct file_object *f, PVOID info, ULONG length,
+                                FILE_INFORMATION_CLASS info_class)
+{
+    switch (info_class) {
+    case FileRenameInformation: return set_rename(f, info, length);
+    case FileDispositionInformation:
+        if (length < sizeof(FILE_DISPOSITION_INFORMATION))
+            return STATUS_INFO_LENGTH_MISMATCH;
+        return set_disposition(f, info);
+    case FilePositionInformation: return set_position(f, info, length);
+    case FileEndOfFileInformation: return set_end_of_file(f, info, length);
+    default: return STATUS_INVALID_INFO_CLASS;
+    }
+}
+
 NTSTATUS ZwSetInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock,
                               PVOID FileInformation, ULONG Length,
                               FILE_INFORMATION_CLASS FileInformationClass)
@@ -123,46 +164,48 @@ NTSTATUS ZwSetInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock,
     REQUIRE_IRQL("ZwSetInformationFile", PASSIVE_LEVEL);
     NTSTATUS status;
     struct file_object *f = file_of(FileHandle, &status);
-    if (f != NULL && (IoStatusBlock == NULL || FileInformation == NULL))
-        status = STATUS_INVALID_PARAMETER;
-    else if (f != NULL) {
-        switch (FileInformationClass) {
-        case FileRenameInformation:
-            status = set_rename(f, FileInformation, Length);
-            break;
-        case FileDispositionInformation:
-            status = Length < sizeof(FILE_DISPOSITION_INFORMATION)
-                         ? STATUS_INFO_LENGTH_MISMATCH
-                         : set_disposition(f, FileInformation);
-            break;
-        case FilePositionInformation:
-            if (Length < sizeof(FILE_POSITION_INFORMATION))
-                status = STATUS_INFO_LENGTH_MISMATCH;
-            else if (((PFILE_POSITION_INFORMATION)FileInformation)->CurrentByteOffset.QuadPart < 0)
-                status = STATUS_INVALID_PARAMETER;
-            else if (lseek(f->fd,
-                           (off_t)((PFILE_POSITION_INFORMATION)FileInformation)->CurrentByteOffset.QuadPart,
-                           SEEK_SET) < 0)
-                status = fmx_wdk_status_from_errno(errno);
-            break;
-        case FileEndOfFileInformation:
-            if (Length < sizeof(FILE_END_OF_FILE_INFORMATION))
-                status = STATUS_INFO_LENGTH_MISMATCH;
-            else if (!(f->access & FILE_WRITE_DATA))
-                status = STATUS_ACCESS_DENIED;
-            else if (ftruncate(f->fd, (off_t)((PFILE_END_OF_FILE_INFORMATION)FileInformation)
-                                          ->EndOfFile.QuadPart) != 0)
-                status = fmx_wdk_status_from_errno(errno);
-            break;
-        default:
-            status = STATUS_INVALID_INFO_CLASS;
-        }
+    if (f != NULL) {
+        if (IoStatusBlock == NULL || FileInformation == NULL)
+            status = STATUS_INVALID_PARAMETER;
+        else
+            status = set_information(f, FileInformation, Length, FileInformationClass);
+        fmx_wdk_object_put(&f->base);
     }
     if (IoStatusBlock != NULL) {
         IoStatusBlock->Status = status;
         IoStatusBlock->Information = 0;
     }
     return status;
+}
+
+static NTSTATUS query_standard(struct file_object *f, FILE_STANDARD_INFORMATION *info, ULONG length,
+                               ULONG_PTR *written)
+{
+    struct stat st;
+    if (length < sizeof *info)
+        return STATUS_INFO_LENGTH_MISMATCH;
+    if (fstat(f->fd, &st) != 0)
+        return fmx_wdk_status_from_errno(errno);
+    info->AllocationSize.QuadPart = (LONGLONG)st.st_blocks * 512;
+    info->EndOfFile.QuadPart = st.st_size;
+    info->NumberOfLinks = (ULONG)st.st_nlink;
+    info->DeletePending = f->delete_pending;
+    info->Directory = S_ISDIR(st.st_mode);
+    *written = sizeof *info;
+    return STATUS_SUCCESS;
+}
+
+static NTSTATUS query_position(struct file_object *f, FILE_POSITION_INFORMATION *info, ULONG length,
+                               ULONG_PTR *written)
+{
+    if (length < sizeof *info)
+        return STATUS_INFO_LENGTH_MISMATCH;
+    off_t at = lseek(f->fd, 0, SEEK_CUR);
+    if (at < 0)
+        return fmx_wdk_status_from_errno(errno);
+    info->CurrentByteOffset.QuadPart = at;
+    *written = sizeof *info;
+    return STATUS_SUCCESS;
 }
 
 NTSTATUS ZwQueryInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBlock,
@@ -172,37 +215,17 @@ NTSTATUS ZwQueryInformationFile(HANDLE FileHandle, PIO_STATUS_BLOCK IoStatusBloc
     REQUIRE_IRQL("ZwQueryInformationFile", PASSIVE_LEVEL);
     NTSTATUS status;
     ULONG_PTR written = 0;
-    struct stat st;
     struct file_object *f = file_of(FileHandle, &status);
-    if (f != NULL && (IoStatusBlock == NULL || FileInformation == NULL))
-        status = STATUS_INVALID_PARAMETER;
-    else if (f != NULL && FileInformationClass == FileStandardInformation) {
-        FILE_STANDARD_INFORMATION *info = FileInformation;
-        if (Length < sizeof *info)
-            status = STATUS_INFO_LENGTH_MISMATCH;
-        else if (fstat(f->fd, &st) != 0)
-            status = fmx_wdk_status_from_errno(errno);
-        else {
-            info->AllocationSize.QuadPart = (LONGLONG)st.st_blocks * 512;
-            info->EndOfFile.QuadPart = st.st_size;
-            info->NumberOfLinks = (ULONG)st.st_nlink;
-            info->DeletePending = f->delete_pending;
-            info->Directory = S_ISDIR(st.st_mode);
-            written = sizeof *info;
-        }
-    } else if (f != NULL && FileInformationClass == FilePositionInformation) {
-        FILE_POSITION_INFORMATION *info = FileInformation;
-        off_t at = Length < sizeof *info ? 0 : lseek(f->fd, 0, SEEK_CUR);
-        if (Length < sizeof *info)
-            status = STATUS_INFO_LENGTH_MISMATCH;
-        else if (at < 0)
-            status = fmx_wdk_status_from_errno(errno);
-        else {
-            info->CurrentByteOffset.QuadPart = at;
-            written = sizeof *info;
-        }
-    } else if (f != NULL) {
-        status = STATUS_INVALID_INFO_CLASS;
+    if (f != NULL) {
+        if (IoStatusBlock == NULL || FileInformation == NULL)
+            status = STATUS_INVALID_PARAMETER;
+        else if (FileInformationClass == FileStandardInformation)
+            status = query_standard(f, FileInformation, Length, &written);
+        else if (FileInformationClass == FilePositionInformation)
+            status = query_position(f, FileInformation, Length, &written);
+        else
+            status = STATUS_INVALID_INFO_CLASS;
+        fmx_wdk_object_put(&f->base);
     }
     if (IoStatusBlock != NULL) {
         IoStatusBlock->Status = status;

@@ -31,16 +31,12 @@ static NTSTATUS io_offset(const struct file_object *f, const LARGE_INTEGER *Byte
     return STATUS_SUCCESS;
 }
 
-/* What both calls check first: the handle, its access, what this subset
+/* What both calls check first: the handle's access, what this subset
  * does not offer (event handles, APCs), and the offset. */
-static NTSTATUS begin_io(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
+static NTSTATUS begin_io(struct file_object *f, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
                          PIO_STATUS_BLOCK IoStatusBlock, const LARGE_INTEGER *ByteOffset, bool write,
-                         struct file_object **file, off_t *offset)
+                         off_t *offset)
 {
-    NTSTATUS status;
-    struct file_object *f = file_of(FileHandle, &status);
-    if (f == NULL)
-        return status;
     if (IoStatusBlock == NULL)
         return STATUS_INVALID_PARAMETER;
     if (Event != NULL)
@@ -51,7 +47,6 @@ static NTSTATUS begin_io(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRou
         return STATUS_INVALID_DEVICE_REQUEST;
     if (!(f->access & (write ? (FILE_WRITE_DATA | FILE_APPEND_DATA) : FILE_READ_DATA)))
         return STATUS_ACCESS_DENIED;
-    *file = f;
     return io_offset(f, ByteOffset, write, offset);
 }
 
@@ -103,15 +98,18 @@ NTSTATUS ZwWriteFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine
     REQUIRE_IRQL("ZwWriteFile", PASSIVE_LEVEL);
     (void)ApcContext;
     (void)Key; /* byte-range lock keys: no locks here to match */
-    struct file_object *f = NULL;
     off_t offset = -1;
     size_t done = 0;
-    NTSTATUS status =
-        begin_io(FileHandle, Event, ApcRoutine, IoStatusBlock, ByteOffset, true, &f, &offset);
-    if (NT_SUCCESS(status)) {
-        pthread_mutex_lock(&f->io_lock);
-        status = write_all(f, Buffer, Length, offset, &done);
-        pthread_mutex_unlock(&f->io_lock);
+    NTSTATUS status;
+    struct file_object *f = file_of(FileHandle, &status);
+    if (f != NULL) {
+        status = begin_io(f, Event, ApcRoutine, IoStatusBlock, ByteOffset, true, &offset);
+        if (NT_SUCCESS(status)) {
+            pthread_mutex_lock(&f->io_lock);
+            status = write_all(f, Buffer, Length, offset, &done);
+            pthread_mutex_unlock(&f->io_lock);
+        }
+        fmx_wdk_object_put(&f->base);
     }
     if (IoStatusBlock != NULL) {
         IoStatusBlock->Status = status;
@@ -127,15 +125,18 @@ NTSTATUS ZwReadFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
     REQUIRE_IRQL("ZwReadFile", PASSIVE_LEVEL);
     (void)ApcContext;
     (void)Key;
-    struct file_object *f = NULL;
     off_t offset = -1;
     size_t done = 0;
-    NTSTATUS status =
-        begin_io(FileHandle, Event, ApcRoutine, IoStatusBlock, ByteOffset, false, &f, &offset);
-    if (NT_SUCCESS(status)) {
-        pthread_mutex_lock(&f->io_lock);
-        status = read_some(f, Buffer, Length, offset, &done);
-        pthread_mutex_unlock(&f->io_lock);
+    NTSTATUS status;
+    struct file_object *f = file_of(FileHandle, &status);
+    if (f != NULL) {
+        status = begin_io(f, Event, ApcRoutine, IoStatusBlock, ByteOffset, false, &offset);
+        if (NT_SUCCESS(status)) {
+            pthread_mutex_lock(&f->io_lock);
+            status = read_some(f, Buffer, Length, offset, &done);
+            pthread_mutex_unlock(&f->io_lock);
+        }
+        fmx_wdk_object_put(&f->base);
     }
     if (IoStatusBlock != NULL) {
         IoStatusBlock->Status = status;

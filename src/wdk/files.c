@@ -161,6 +161,7 @@ static NTSTATUS open_leaf(const struct fmx_wdk_path *path, ACCESS_MASK access, U
 
 static void free_file(struct file_object *f)
 {
+    /* The last reference: no call uses f any more. */
     if (f->fd >= 0)
         close(f->fd);
     if (f->dir_fd >= 0)
@@ -180,6 +181,7 @@ static NTSTATUS make_file(int fd, const struct fmx_wdk_path *path, ACCESS_MASK a
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     f->base.type = FMX_WDK_FILE;
+    f->base.refs = 1; /* the creator's, handed to the handle table */
     f->fd = fd;
     f->dir_fd = fcntl(path->dir_fd, F_DUPFD_CLOEXEC, 0);
     pthread_mutex_init(&f->io_lock, NULL);
@@ -225,12 +227,14 @@ static bool leave_open_files(struct file_object *f)
     return deleted;
 }
 
-NTSTATUS fmx_wdk_file_close(struct fmx_wdk_object *object)
+void fmx_wdk_file_cleanup(struct fmx_wdk_object *object)
 {
-    struct file_object *f = (struct file_object *)object;
-    leave_open_files(f);
-    free_file(f);
-    return STATUS_SUCCESS;
+    leave_open_files((struct file_object *)object);
+}
+
+void fmx_wdk_file_free(struct fmx_wdk_object *object)
+{
+    free_file((struct file_object *)object);
 }
 
 /* The steps of ZwCreateFile once its arguments are known to be good. */
@@ -259,15 +263,13 @@ static NTSTATUS create_file(PHANDLE FileHandle, ACCESS_MASK access,
             free_file(f);
         goto out;
     }
-    if ((*info == FILE_OVERWRITTEN || *info == FILE_SUPERSEDED) && ftruncate(f->fd, 0) != 0) {
+    if ((*info == FILE_OVERWRITTEN || *info == FILE_SUPERSEDED) && ftruncate(f->fd, 0) != 0)
         status = fmx_wdk_status_from_errno(errno);
-        fmx_wdk_file_close(&f->base);
-        goto out;
-    }
-    *FileHandle = fmx_wdk_handle_open(&f->base);
-    if (*FileHandle == NULL) {
-        fmx_wdk_file_close(&f->base);
+    else if ((*FileHandle = fmx_wdk_handle_open(&f->base)) == NULL)
         status = STATUS_INSUFFICIENT_RESOURCES;
+    if (!NT_SUCCESS(status)) {
+        leave_open_files(f);
+        free_file(f);
     }
 out:
     fmx_wdk_path_free(&path);
@@ -309,11 +311,13 @@ NTSTATUS ZwOpenFile(PHANDLE FileHandle, ACCESS_MASK DesiredAccess,
 int fmx_wdk_file_dir_fd(HANDLE handle, NTSTATUS *status)
 {
     struct file_object *f = file_of(handle, status);
+    int fd = -1;
     if (f == NULL)
         return -1;
-    if (!f->directory) {
+    if (!f->directory)
         *status = STATUS_OBJECT_PATH_NOT_FOUND;
-        return -1;
-    }
-    return f->fd;
+    else if ((fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        *status = fmx_wdk_status_from_errno(errno);
+    fmx_wdk_object_put(&f->base);
+    return fd;
 }

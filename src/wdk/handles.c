@@ -44,20 +44,22 @@ struct fmx_wdk_object *fmx_wdk_handle_get(HANDLE handle, enum fmx_wdk_object_typ
 {
     size_t slot = slot_of(handle);
     struct fmx_wdk_object *object = NULL;
+    *status = STATUS_INVALID_HANDLE;
     if (slot < MAX_HANDLES) {
         pthread_mutex_lock(&table_lock);
         object = table[slot];
+        if (object != NULL && object->type != type) {
+            *status = STATUS_OBJECT_TYPE_MISMATCH;
+            object = NULL;
+        }
+        /* Taken under the table lock, so that a close cannot free the
+         * object between the lookup and the reference. */
+        if (object != NULL) {
+            __atomic_add_fetch(&object->refs, 1, __ATOMIC_RELAXED);
+            *status = STATUS_SUCCESS;
+        }
         pthread_mutex_unlock(&table_lock);
     }
-    if (object == NULL) {
-        *status = STATUS_INVALID_HANDLE;
-        return NULL;
-    }
-    if (object->type != type) {
-        *status = STATUS_OBJECT_TYPE_MISMATCH;
-        return NULL;
-    }
-    *status = STATUS_SUCCESS;
     return object;
 }
 
@@ -74,6 +76,18 @@ struct fmx_wdk_object *fmx_wdk_handle_close(HANDLE handle)
     return object;
 }
 
+void fmx_wdk_object_put(struct fmx_wdk_object *object)
+{
+    /* Acquire and release: whatever the last users wrote into the object
+     * is done before it is freed. */
+    if (__atomic_sub_fetch(&object->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    if (object->type == FMX_WDK_FILE)
+        fmx_wdk_file_free(object);
+    else
+        fmx_wdk_thread_free(object);
+}
+
 NTSTATUS ZwClose(HANDLE Handle)
 {
     REQUIRE_IRQL("ZwClose", PASSIVE_LEVEL);
@@ -81,7 +95,7 @@ NTSTATUS ZwClose(HANDLE Handle)
     if (object == NULL)
         return STATUS_INVALID_HANDLE;
     if (object->type == FMX_WDK_FILE)
-        return fmx_wdk_file_close(object);
-    fmx_wdk_thread_release(object);
+        fmx_wdk_file_cleanup(object);
+    fmx_wdk_object_put(object);
     return STATUS_SUCCESS;
 }

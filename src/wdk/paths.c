@@ -113,13 +113,10 @@ static NTSTATUS start(char **rest, HANDLE root_dir, int *dir_fd, char drive[2])
     drive[0] = '\0';
     if (root_dir != NULL) {
         NTSTATUS status;
-        int fd = fmx_wdk_file_dir_fd(root_dir, &status);
-        if (fd < 0)
-            return status;
         if (p[0] == '\\')
             return STATUS_OBJECT_PATH_SYNTAX_BAD;
-        *dir_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-        return *dir_fd >= 0 ? STATUS_SUCCESS : fmx_wdk_status_from_errno(errno);
+        *dir_fd = fmx_wdk_file_dir_fd(root_dir, &status);
+        return *dir_fd >= 0 ? STATUS_SUCCESS : status;
     }
     if (p[0] != '\\')
         return STATUS_OBJECT_PATH_SYNTAX_BAD;

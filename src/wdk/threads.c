@@ -31,8 +31,7 @@ POBJECT_TYPE *PsThreadType = &thread_type_pointer;
 
 struct thread_object {
     DISPATCHER_HEADER header; /* first: what ObReferenceObjectByHandle hands out */
-    struct fmx_wdk_object base;
-    int refs; /* the running thread, its handle, Ob references; atomic */
+    struct fmx_wdk_object base; /* references: the running thread, handles, Ob */
     PKSTART_ROUTINE routine;
     PVOID context;
     char name[16];
@@ -207,15 +206,9 @@ static struct thread_object *thread_of(struct fmx_wdk_object *object)
     return (struct thread_object *)((char *)object - offsetof(struct thread_object, base));
 }
 
-static void drop_reference(struct thread_object *t)
+void fmx_wdk_thread_free(struct fmx_wdk_object *object)
 {
-    if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(t);
-}
-
-void fmx_wdk_thread_release(struct fmx_wdk_object *object)
-{
-    drop_reference(thread_of(object));
+    free(thread_of(object));
 }
 
 /* The thread's name: its start routine's symbol, as far as 15 bytes go. */
@@ -265,7 +258,7 @@ static void thread_ended(void *arg)
     pthread_cond_broadcast(&threads_ended);
     pthread_mutex_unlock(&threads_lock);
     signal(&t->header); /* waiters on the thread object go on */
-    drop_reference(t);
+    fmx_wdk_object_put(&t->base);
 }
 
 static void *system_thread_main(void *arg)
@@ -314,7 +307,7 @@ NTSTATUS PsCreateSystemThread(PHANDLE ThreadHandle, ULONG DesiredAccess,
         return STATUS_INSUFFICIENT_RESOURCES;
     t->header.Type = THREAD_OBJECT;
     t->base.type = FMX_WDK_THREAD;
-    t->refs = 2; /* the thread while it runs, and its handle */
+    t->base.refs = 2; /* the thread while it runs, and its handle */
     t->routine = StartRoutine;
     t->context = StartContext;
     name_thread(t);
@@ -365,9 +358,8 @@ NTSTATUS ObReferenceObjectByHandle(HANDLE Handle, ACCESS_MASK DesiredAccess, POB
     struct fmx_wdk_object *object = fmx_wdk_handle_get(Handle, FMX_WDK_THREAD, &status);
     if (object == NULL)
         return status;
-    struct thread_object *t = thread_of(object);
-    __atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
-    *Object = &t->header;
+    /* The lookup's reference is the one ObDereferenceObject drops. */
+    *Object = &thread_of(object)->header;
     return STATUS_SUCCESS;
 }
 
@@ -378,7 +370,7 @@ VOID ObDereferenceObject(PVOID Object)
     if (header == NULL || header->Type != THREAD_OBJECT)
         fmx_misuse("ObDereferenceObject of an object it did not reference", NULL,
                    __builtin_return_address(0), "object %p is no thread object", Object);
-    drop_reference((struct thread_object *)Object);
+    fmx_wdk_object_put(&((struct thread_object *)Object)->base);
 }
 
 unsigned fast_mutex_wdk_wait_threads(long timeout_ms, char (*names)[16], unsigned max)

@@ -34,30 +34,39 @@ FMX_WDK_HIDDEN size_t fmx_wdk_utf8_to_utf16(const char *in, size_t len, WCHAR *o
  * when memory runs out. */
 FMX_WDK_HIDDEN char *fmx_wdk_vformat(const void *format, bool wide, va_list args);
 
-/* A handle's object. */
+/* A handle's object.  It lives while references to it remain: the handle
+ * table's (one per handle), one for each call using it, one for each
+ * ObReferenceObjectByHandle, and a thread's own while it runs; so a handle
+ * closed by one thread while another uses it leaves the object whole until
+ * that call ends, as on Windows. */
 enum fmx_wdk_object_type { FMX_WDK_FILE = 1, FMX_WDK_THREAD = 2 };
 
 struct fmx_wdk_object {
     enum fmx_wdk_object_type type;
+    int refs; /* atomic */
 };
 
-/* Puts `object` in the handle table; returns its handle, NULL when the table
- * is full.  The table keeps no reference of its own: the object lives until
- * fmx_wdk_handle_close() hands it back. */
+/* Drops one reference; the last frees the object (files.c, threads.c). */
+FMX_WDK_HIDDEN void fmx_wdk_object_put(struct fmx_wdk_object *object);
+FMX_WDK_HIDDEN void fmx_wdk_file_free(struct fmx_wdk_object *object);
+FMX_WDK_HIDDEN void fmx_wdk_thread_free(struct fmx_wdk_object *object);
+
+/* Puts `object` in the handle table, handing it the caller's reference;
+ * returns its handle, NULL when the table is full (the reference stays the
+ * caller's). */
 FMX_WDK_HIDDEN HANDLE fmx_wdk_handle_open(struct fmx_wdk_object *object);
-/* The object behind `handle` if it has `type`, NULL otherwise; *status
- * says why (STATUS_INVALID_HANDLE, STATUS_OBJECT_TYPE_MISMATCH).  The
- * object stays valid while the caller uses it only if the driver does not
- * close the handle meanwhile, as on Windows. */
+/* The object behind `handle` if it has `type`, with a reference for the
+ * caller to put; NULL otherwise, and *status says why
+ * (STATUS_INVALID_HANDLE, STATUS_OBJECT_TYPE_MISMATCH). */
 FMX_WDK_HIDDEN struct fmx_wdk_object *fmx_wdk_handle_get(HANDLE handle,
                                                          enum fmx_wdk_object_type type,
                                                          NTSTATUS *status);
-/* Takes `handle` out of the table and returns its object, NULL if none. */
+/* Takes `handle` out of the table and returns its object with the table's
+ * reference, NULL if there was none. */
 FMX_WDK_HIDDEN struct fmx_wdk_object *fmx_wdk_handle_close(HANDLE handle);
 
-/* Closing each kind of object (files.c, threads.c). */
-FMX_WDK_HIDDEN NTSTATUS fmx_wdk_file_close(struct fmx_wdk_object *object);
-FMX_WDK_HIDDEN void fmx_wdk_thread_release(struct fmx_wdk_object *object);
+/* What closing a file handle does before the reference goes (files.c). */
+FMX_WDK_HIDDEN void fmx_wdk_file_cleanup(struct fmx_wdk_object *object);
 
 /* A path under the root, resolved: the open folder it lies in and its last
  * component ("" for the root itself). */
@@ -78,8 +87,8 @@ FMX_WDK_HIDDEN NTSTATUS fmx_wdk_resolve(const UNICODE_STRING *name, HANDLE root_
                                         struct fmx_wdk_path *out);
 FMX_WDK_HIDDEN void fmx_wdk_path_free(struct fmx_wdk_path *path);
 
-/* The folder a file handle refers to, for names relative to it: its
- * descriptor (borrowed) or -1 with *status set. */
+/* The folder a file handle refers to, for names relative to it: a
+ * descriptor of the caller's own, or -1 with *status set. */
 FMX_WDK_HIDDEN int fmx_wdk_file_dir_fd(HANDLE handle, NTSTATUS *status);
 
 /* 100 ns units since 1601-01-01 UTC, and a Windows timeout turned into an

@@ -718,6 +718,85 @@ static void wait_at_dispatch_level(void)
     KeWaitForSingleObject(&e, Executive, KernelMode, FALSE, NULL);
 }
 
+VOID EndsAtApcLevel(PVOID Context)
+{
+    KIRQL old;
+    UNREFERENCED_PARAMETER(Context);
+    KeRaiseIrql(APC_LEVEL, &old);
+}
+
+VOID EndsInCriticalRegion(PVOID Context)
+{
+    UNREFERENCED_PARAMETER(Context);
+    KeEnterCriticalRegion();
+}
+
+static void run_system_thread(PKSTART_ROUTINE routine)
+{
+    HANDLE h;
+    char names[1][16];
+    if (!NT_SUCCESS(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, NULL, NULL, NULL, routine, NULL)))
+        _exit(5);
+    fast_mutex_wdk_wait_threads(10000, names, 1);
+}
+
+static void thread_ends_at_apc_level(void)
+{
+    run_system_thread(EndsAtApcLevel);
+}
+
+static void thread_ends_in_critical_region(void)
+{
+    run_system_thread(EndsInCriticalRegion);
+}
+
+static void leave_without_enter(void)
+{
+    KeLeaveCriticalRegion();
+}
+
+/* The child died of SIGABRT after a report containing `text`. */
+static void expect_report(void (*body)(void), const char *text)
+{
+    char err[4096];
+    int status = in_child(body, err, sizeof err);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+        fail_msg("no abort for '%s' (status 0x%x); stderr:\n%s", text, status, err);
+    if (strstr(err, text) == NULL)
+        fail_msg("report does not say '%s':\n%s", text, err);
+}
+
+static void test_thread_end_checked(void **state)
+{
+    (void)state;
+    expect_report(thread_ends_at_apc_level, "IRQL_GT_ZERO_AT_SYSTEM_SERVICE");
+    expect_report(thread_ends_at_apc_level, "system thread EndsAtApcLevel ended at IRQL 1");
+    expect_report(thread_ends_in_critical_region,
+                  "system thread EndsInCriticalR ended with 1 KeEnterCriticalRegion not left");
+    expect_report(leave_without_enter, "KeLeaveCriticalRegion outside a critical region");
+}
+
+/* Handles of one kind are not taken for the other. */
+static void test_handle_kinds(void **state)
+{
+    (void)state;
+    HANDLE file;
+    PVOID object = (PVOID)1;
+    IO_STATUS_BLOCK io;
+    char c;
+    assert_int_equal(create(&file, L"\\??\\C:\\kind.txt", GENERIC_READ | GENERIC_WRITE, 0,
+                            FILE_OVERWRITE_IF, SYNC_FILE, NULL),
+                     STATUS_SUCCESS);
+    assert_int_equal(ObReferenceObjectByHandle(file, 0, NULL, KernelMode, &object, NULL),
+                     STATUS_OBJECT_TYPE_MISMATCH);
+    assert_null(object);
+    ZwClose(file);
+    assert_int_equal(ZwReadFile(file, NULL, NULL, NULL, &io, &c, 1, NULL, NULL),
+                     STATUS_INVALID_HANDLE);
+    assert_int_equal(ZwReadFile((HANDLE)(uintptr_t)3, NULL, NULL, NULL, &io, &c, 1, NULL, NULL),
+                     STATUS_INVALID_HANDLE);
+}
+
 static void expect_irql_report(void (*body)(void), const char *api)
 {
     char err[4096];
@@ -759,6 +838,8 @@ int main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_devices),
         cmocka_unit_test_setup_teardown(test_irql_checked, make_root, remove_root),
+        cmocka_unit_test(test_thread_end_checked),
+        cmocka_unit_test_setup_teardown(test_handle_kinds, make_root, remove_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
