@@ -186,7 +186,8 @@ case_sanitizers() {
 }
 
 # While HolderThread keeps the mutex, `fmx waiters` shows WaiterThread
-# waiting for it, by the name of its start routine.
+# waiting for it, by the name of its start routine, and HolderThread as the
+# owner (a static function: fmx driver finds its name in the symbol table).
 case_waiters() {
     local pid k
     fresh_root
@@ -202,12 +203,32 @@ case_waiters() {
     "$FMX" waiters "$pid" >"$W/waiters" 2>&1 || fail "waiters: fmx waiters failed: $(cat "$W/waiters")"
     cat "$W/waiters"
     grep -q "WaiterThread" "$W/waiters" || fail "waiters: WaiterThread not shown waiting"
+    grep -q "(HolderThread)" "$W/waiters" || fail "waiters: HolderThread not shown as the owner"
+    # The call site is found in the driver (the naming of HolderThread left
+    # no mapping behind that would mislead fmx about where it is loaded).
+    grep -q "WaiterThread+0x[0-9a-f]* test_drivers.c:" "$W/waiters" ||
+        fail "waiters: the call site is not named in test_drivers.c"
     wait "$BACKGROUND"
     STATUS=$?
     BACKGROUND=""
     expect_status 0 "waiters"
     expect_out "WaiterThread: got the mutex" "waiters"
     expect_out "holder: unloaded, contention 1" "waiters"
+}
+
+# Two threads that take two FAST_MUTEXes in opposite orders: the deadlock
+# check reports the cycle, naming both threads after their start routines;
+# they never end, so fmx driver gives up after its timeout.
+case_deadlock() {
+    fresh_root
+    FASTMUTEX_DEADLOCK_MS=200 run "$TESTDRV/testdrv_deadlock.so" --root "$W/root" --timeout 3
+    expect_status 1 "deadlock"
+    cat "$W/err"
+    expect_err "deadlock" "deadlock"
+    expect_err "DeadlockThreadA" "deadlock"
+    expect_err "DeadlockThreadB" "deadlock"
+    expect_out "threads:      2 still running after 3 s" "deadlock"
+    expect_err "2 system threads still running after 3 s" "deadlock"
 }
 
 case_bad_input() {

@@ -6,7 +6,10 @@
  *            with the status of the second
  *   HANGS    starts NeverEndingThread, which waits for an event nobody sets
  *   HOLDER   HolderThread keeps a FAST_MUTEX for HOLD_MS while WaiterThread
- *            waits for it, for `fmx waiters` to see
+ *            waits for it, for `fmx waiters` to see; HolderThread is static,
+ *            so that only the symbol table names it
+ *   DEADLOCK DeadlockThreadA and DeadlockThreadB take two FAST_MUTEXes in
+ *            opposite orders and wait for each other for ever
  *   NOLIB    a DriverEntry that calls nothing, built without libfastmutex
  */
 #include <ntddk.h>
@@ -77,7 +80,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
 static FAST_MUTEX Lock;
 static KEVENT Held;
 
-VOID HolderThread(PVOID Context)
+static VOID HolderThread(PVOID Context)
 {
     LARGE_INTEGER hold;
     UNREFERENCED_PARAMETER(Context);
@@ -122,6 +125,47 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
         ZwClose(thread);
     return status;
 }
+#elif DRIVER_KIND_DEADLOCK
+static FAST_MUTEX First, Second;
+static KEVENT HoldsFirst, HoldsSecond;
+
+VOID DeadlockThreadA(PVOID Context)
+{
+    UNREFERENCED_PARAMETER(Context);
+    ExAcquireFastMutex(&First);
+    KeSetEvent(&HoldsFirst, IO_NO_INCREMENT, FALSE);
+    KeWaitForSingleObject(&HoldsSecond, Executive, KernelMode, FALSE, NULL);
+    ExAcquireFastMutex(&Second);
+}
+
+VOID DeadlockThreadB(PVOID Context)
+{
+    UNREFERENCED_PARAMETER(Context);
+    ExAcquireFastMutex(&Second);
+    KeSetEvent(&HoldsSecond, IO_NO_INCREMENT, FALSE);
+    KeWaitForSingleObject(&HoldsFirst, Executive, KernelMode, FALSE, NULL);
+    ExAcquireFastMutex(&First);
+}
+
+NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
+{
+    HANDLE thread;
+    UNREFERENCED_PARAMETER(DriverObject);
+    UNREFERENCED_PARAMETER(RegistryPath);
+    ExInitializeFastMutex(&First);
+    ExInitializeFastMutex(&Second);
+    KeInitializeEvent(&HoldsFirst, NotificationEvent, FALSE);
+    KeInitializeEvent(&HoldsSecond, NotificationEvent, FALSE);
+    NTSTATUS status =
+        PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, NULL, NULL, NULL, DeadlockThreadA, NULL);
+    if (!NT_SUCCESS(status))
+        return status;
+    ZwClose(thread);
+    status = PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, NULL, NULL, NULL, DeadlockThreadB, NULL);
+    if (NT_SUCCESS(status))
+        ZwClose(thread);
+    return status;
+}
 #else
-#error "build with -DDRIVER_KIND_<NOENTRY|ESCAPE|HANGS|HOLDER|NOLIB>=1"
+#error "build with -DDRIVER_KIND_<NOENTRY|ESCAPE|HANGS|HOLDER|DEADLOCK|NOLIB>=1"
 #endif

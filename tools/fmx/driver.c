@@ -182,17 +182,19 @@ static bool find_runtime(void *handle, const char *path, struct runtime *rt)
 }
 
 /* Names a thread after a start routine that dladdr() cannot name (a static
- * function), from the symbol table, with libdwfl. */
+ * function), from the symbol table, with libdwfl.  The symbolizer is closed
+ * again at once: libelf maps the files it reads, and such a mapping of the
+ * driver, left in /proc/PID/maps, would mislead `fmx waiters` about where
+ * the driver is loaded. */
 static int name_from_symbols(const void *routine, char *name, size_t size)
 {
-    static struct fmx_symbolizer *sym;
     struct fmx_location loc;
     char why[256];
-    if (sym == NULL)
-        sym = fmx_symbolizer_open(getpid(), why, sizeof why);
+    struct fmx_symbolizer *sym = fmx_symbolizer_open(getpid(), why, sizeof why);
     if (sym == NULL)
         return -1;
     fmx_symbolize(sym, (uint64_t)(uintptr_t)routine, false, &loc);
+    fmx_symbolizer_close(sym);
     if (loc.symbol[0] == '\0' || loc.offset != 0)
         return -1;
     snprintf(name, size, "%s", loc.symbol);
