@@ -7,16 +7,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The size prefix of a conversion: hh, h, l (32 bits, or wide for c and
+ * s), ll or I64, I (pointer-sized), z, j, t, w (wide), L (long double). */
+enum size { SZ_DEFAULT, SZ_HH, SZ_H, SZ_L, SZ_LL, SZ_PTR, SZ_SIZE, SZ_MAX, SZ_DIFF, SZ_W, SZ_LONG_DOUBLE };
+
 /* One conversion: flags, width and precision as written (a '*' already
  * fetched), the size prefix, and the letter. */
 struct spec {
     char flags[8];
     int width;     /* -1: none */
     int precision; /* -1: none */
-    enum { SZ_DEFAULT, SZ_HH, SZ_H, SZ_L, SZ_LL, SZ_PTR, SZ_SIZE, SZ_MAX, SZ_DIFF, SZ_W,
-           SZ_LONG_DOUBLE } size;
+    enum size size;
     char conv;
 };
+
+/* Reads a size prefix (hh, h, l, ll, w, I64, I32, I, z, j, t, L) at f into
+ * *size; returns the first character past it. */
+static const char *parse_size(const char *f, enum size *size)
+{
+    *size = SZ_DEFAULT;
+    if (f[0] == 'h' && f[1] == 'h')
+        *size = SZ_HH, f += 2;
+    else if (f[0] == 'h')
+        *size = SZ_H, f++;
+    else if (f[0] == 'l' && f[1] == 'l')
+        *size = SZ_LL, f += 2;
+    else if (f[0] == 'l')
+        *size = SZ_L, f++;
+    else if (f[0] == 'w')
+        *size = SZ_W, f++;
+    else if (f[0] == 'I' && f[1] == '6' && f[2] == '4')
+        *size = SZ_LL, f += 3;
+    else if (f[0] == 'I' && f[1] == '3' && f[2] == '2')
+        *size = SZ_L, f += 3;
+    else if (f[0] == 'I')
+        *size = SZ_PTR, f++;
+    else if (f[0] == 'z')
+        *size = SZ_SIZE, f++;
+    else if (f[0] == 'j')
+        *size = SZ_MAX, f++;
+    else if (f[0] == 't')
+        *size = SZ_DIFF, f++;
+    else if (f[0] == 'L')
+        *size = SZ_LONG_DOUBLE, f++;
+    return f;
+}
 
 /* Reads the conversion after a '%' at f; returns the first character past
  * it, or NULL when the format ends inside it. */
@@ -38,8 +73,11 @@ static const char *parse_spec(const char *f, struct spec *s, va_list *args)
         }
         f++;
     } else {
+        /* Digits past the ninth are read but no longer count: a width
+         * that large could not be printed anyway. */
         for (; *f >= '0' && *f <= '9'; f++)
-            s->width = (s->width < 0 ? 0 : s->width) * 10 + (*f - '0');
+            if (s->width < 100000000)
+                s->width = (s->width < 0 ? 0 : s->width) * 10 + (*f - '0');
     }
     if (*f == '.') {
         f++;
@@ -49,33 +87,11 @@ static const char *parse_spec(const char *f, struct spec *s, va_list *args)
             f++;
         } else {
             for (; *f >= '0' && *f <= '9'; f++)
-                s->precision = s->precision * 10 + (*f - '0');
+                if (s->precision < 100000000)
+                    s->precision = s->precision * 10 + (*f - '0');
         }
     }
-    if (f[0] == 'h' && f[1] == 'h')
-        s->size = SZ_HH, f += 2;
-    else if (f[0] == 'h')
-        s->size = SZ_H, f++;
-    else if (f[0] == 'l' && f[1] == 'l')
-        s->size = SZ_LL, f += 2;
-    else if (f[0] == 'l')
-        s->size = SZ_L, f++;
-    else if (f[0] == 'w')
-        s->size = SZ_W, f++;
-    else if (f[0] == 'I' && f[1] == '6' && f[2] == '4')
-        s->size = SZ_LL, f += 3;
-    else if (f[0] == 'I' && f[1] == '3' && f[2] == '2')
-        s->size = SZ_L, f += 3;
-    else if (f[0] == 'I')
-        s->size = SZ_PTR, f++;
-    else if (f[0] == 'z')
-        s->size = SZ_SIZE, f++;
-    else if (f[0] == 'j')
-        s->size = SZ_MAX, f++;
-    else if (f[0] == 't')
-        s->size = SZ_DIFF, f++;
-    else if (f[0] == 'L')
-        s->size = SZ_LONG_DOUBLE, f++;
+    f = parse_size(f, &s->size);
     if (*f == '\0')
         return NULL;
     s->conv = *f;
@@ -167,6 +183,30 @@ static size_t units_of(const void *str, bool wide)
     return wide ? wcslen((const WCHAR *)str) : strlen(str);
 }
 
+/* Prints a character (c, C), a string (s, S) or a counted string (wZ, Z);
+ * `wide` says whether c and s are wide here. */
+static void print_text(FILE *out, const struct spec *s, bool wide, va_list *args)
+{
+    if (s->conv == 'C' || s->conv == 'S')
+        wide = !wide;
+    if (s->conv == 'c' || s->conv == 'C') {
+        int c = va_arg(*args, int);
+        WCHAR w = (WCHAR)c;
+        char ch = (char)c;
+        print_string(out, s, wide ? (const void *)&w : (const void *)&ch, 1, wide);
+    } else if (s->conv == 's' || s->conv == 'S') {
+        const void *str = va_arg(*args, const void *);
+        print_string(out, s, str, units_of(str, wide), wide);
+    } else if (s->size == SZ_W) {
+        const UNICODE_STRING *u = va_arg(*args, const UNICODE_STRING *);
+        print_string(out, s, u != NULL ? u->Buffer : NULL, u != NULL ? u->Length / sizeof(WCHAR) : 0,
+                     true);
+    } else {
+        const ANSI_STRING *a = va_arg(*args, const ANSI_STRING *);
+        print_string(out, s, a != NULL ? a->Buffer : NULL, a != NULL ? a->Length : 0, false);
+    }
+}
+
 /* Prints one conversion; false for one that is not allowed (%n). */
 static bool print_one(FILE *out, const struct spec *s, bool wide_format, va_list *args)
 {
@@ -181,32 +221,11 @@ static bool print_one(FILE *out, const struct spec *s, bool wide_format, va_list
     case 'o':
     case 'x':
     case 'X': print_unsigned(out, s, args); return true;
-    case 'C': wide = !wide; /* fall through */
-    case 'c': {
-        int c = va_arg(*args, int);
-        WCHAR w = (WCHAR)c;
-        char ch = (char)c;
-        print_string(out, s, wide ? (const void *)&w : (const void *)&ch, 1, wide);
-        return true;
-    }
-    case 'S': wide = !wide; /* fall through */
-    case 's': {
-        const void *str = va_arg(*args, const void *);
-        print_string(out, s, str, units_of(str, wide), wide);
-        return true;
-    }
-    case 'Z': {
-        const void *p = va_arg(*args, const void *);
-        if (s->size == SZ_W) {
-            const UNICODE_STRING *u = p;
-            print_string(out, s, u != NULL ? u->Buffer : NULL,
-                         u != NULL ? u->Length / sizeof(WCHAR) : 0, true);
-        } else {
-            const ANSI_STRING *a = p;
-            print_string(out, s, a != NULL ? a->Buffer : NULL, a != NULL ? a->Length : 0, false);
-        }
-        return true;
-    }
+    case 'c':
+    case 'C':
+    case 's':
+    case 'S':
+    case 'Z': print_text(out, s, wide, args); return true;
     case 'p':
         fprintf(out, "%016llX", (unsigned long long)(uintptr_t)va_arg(*args, void *));
         return true;
