@@ -234,6 +234,39 @@ TEST(FastmutexMutex, ContentionCountsWaits)
     EXPECT_GE(m.contention(), 1u);
 }
 
+// Two threads each hold one mutex and wait for the other's: the deadlock
+// check finds the cycle, and the wait it ends throws, as std::timed_mutex
+// may with resource_deadlock_would_occur.  (FASTMUTEX_DEADLOCK_MS is set
+// short for this test by ctest.)
+TEST(FastmutexMutex, DeadlockCycleThrows)
+{
+    fastmutex::mutex a, b;
+    std::atomic<int> holding{0}, thrown{0}, got{0};
+    auto worker = [&](fastmutex::mutex &mine, fastmutex::mutex &theirs) {
+        std::unique_lock<fastmutex::mutex> hold(mine);
+        holding++;
+        while (holding.load() < 2)
+            std::this_thread::yield();
+        try {
+            if (theirs.try_lock_for(std::chrono::seconds(30))) {
+                got++;
+                theirs.unlock();
+            }
+        } catch (const std::system_error &e) {
+            EXPECT_EQ(e.code(), std::errc::resource_deadlock_would_occur);
+            thrown++;
+        }
+    };
+    std::thread t1(worker, std::ref(a), std::ref(b));
+    std::thread t2(worker, std::ref(b), std::ref(a));
+    t1.join();
+    t2.join();
+    // At least one wait saw the cycle; whoever did let go, so the other
+    // either got its lock or saw the cycle too.
+    EXPECT_GE(thrown.load(), 1);
+    EXPECT_EQ(thrown.load() + got.load(), 2);
+}
+
 // A static mutex is constant-initialized: usable before main and in any order.
 static fastmutex::mutex static_mutex;
 
