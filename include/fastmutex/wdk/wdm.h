@@ -1,6 +1,6 @@
 /* wdm.h: the part of the Windows Driver Kit's wdm.h that fastmutex runs in
  * user space, so that driver source builds unchanged and runs on Linux under
- * `fmx driver`, a debugger, AddressSanitizer or ThreadSanitizer.
+ * `fmx driver`, a debugger or AddressSanitizer.
  *
  * Build driver code with `pkg-config --cflags --libs fastmutex-wdk` (or the
  * CMake target fastmutex::wdk): it puts this folder on the include path and
