@@ -91,6 +91,7 @@ NTSTATUS fmx_wdk_status_from_errno(int err)
     case EINVAL: return STATUS_INVALID_PARAMETER;
     case ELOOP: return STATUS_OBJECT_PATH_NOT_FOUND;
     case EIO: return STATUS_IO_DEVICE_ERROR;
+    case EFAULT: return STATUS_ACCESS_VIOLATION;
     default: return STATUS_UNSUCCESSFUL;
     }
 }

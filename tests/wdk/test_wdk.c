@@ -356,6 +356,10 @@ static void test_read_write_positions(void **state)
     assert_int_equal(ZwReadFile(h, NULL, NULL, NULL, &io, buf, sizeof buf, NULL, NULL),
                      STATUS_END_OF_FILE);
     assert_int_equal(io.Information, 0);
+    /* A buffer the process cannot read, as Windows says of it. */
+    at.QuadPart = 0;
+    assert_int_equal(ZwWriteFile(h, NULL, NULL, NULL, &io, (PVOID)8, 4, &at, NULL),
+                     STATUS_ACCESS_VIOLATION);
     /* No event handles and no APCs here. */
     assert_int_equal(ZwReadFile(h, (HANDLE)(uintptr_t)8, NULL, NULL, &io, buf, 1, NULL, NULL),
                      STATUS_INVALID_HANDLE);
