@@ -227,6 +227,7 @@ case_deadlock() {
     expect_err "deadlock" "deadlock"
     expect_err "DeadlockThreadA" "deadlock"
     expect_err "DeadlockThreadB" "deadlock"
+    expect_err "called from DeadlockThreadA+" "deadlock"
     expect_out "threads:      2 still running after 3 s" "deadlock"
     expect_err "2 system threads still running after 3 s" "deadlock"
 }

@@ -136,6 +136,10 @@ VOID DeadlockThreadA(PVOID Context)
     KeSetEvent(&HoldsFirst, IO_NO_INCREMENT, FALSE);
     KeWaitForSingleObject(&HoldsSecond, Executive, KernelMode, FALSE, NULL);
     ExAcquireFastMutex(&Second);
+    /* Never reached; it also keeps the acquire above from being a tail
+     * call, so that the report names this function as its caller. */
+    ExReleaseFastMutex(&Second);
+    ExReleaseFastMutex(&First);
 }
 
 VOID DeadlockThreadB(PVOID Context)
@@ -145,6 +149,8 @@ VOID DeadlockThreadB(PVOID Context)
     KeSetEvent(&HoldsSecond, IO_NO_INCREMENT, FALSE);
     KeWaitForSingleObject(&HoldsFirst, Executive, KernelMode, FALSE, NULL);
     ExAcquireFastMutex(&First);
+    ExReleaseFastMutex(&First);
+    ExReleaseFastMutex(&Second);
 }
 
 NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
