@@ -13,8 +13,17 @@
 #ifndef FASTMUTEX_H
 #define FASTMUTEX_H
 
+/* The minimum: C11 (_Atomic, _Thread_local, _Static_assert) or C++11. */
+#if defined(__cplusplus) ? __cplusplus < 201103L \
+                         : (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L)
+#error "fastmutex.h needs C11 or later (-std=c11) or C++11 or later (-std=c++11)"
+#endif
+
+#ifndef __cplusplus
 #include <stdatomic.h>
 #include <stdbool.h>
+#endif
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -29,6 +38,30 @@ extern "C" {
 #define FAST_MUTEX_STATIC_ASSERT static_assert
 #else
 #define FAST_MUTEX_STATIC_ASSERT _Static_assert
+#endif
+
+/* How the shared words are spelled in each language (internal).  C++ has no
+ * _Atomic, and std::atomic<uint32_t> is not promised to have the layout of
+ * a C _Atomic uint32_t, so C++ sees plain 32-bit words and the inline
+ * functions reach them with the GCC/Clang __atomic builtins, which compile
+ * to the same instructions as C's atomics; the static assertions below hold
+ * the layout equal in both languages.  C keeps _Atomic so that the library
+ * cannot touch a word non-atomically by mistake (and Clang's __atomic
+ * builtins refuse _Atomic objects, hence the C11 generic functions there). */
+#ifdef __cplusplus
+#define FAST_MUTEX_ATOMIC_U32_ uint32_t
+#define FAST_MUTEX_THREAD_LOCAL_ __thread
+#define fast_mutex_cas_weak_(p, e, d, ok, fail) __atomic_compare_exchange_n(p, e, d, true, ok, fail)
+#define fast_mutex_cas_strong_(p, e, d, ok, fail) \
+    __atomic_compare_exchange_n(p, e, d, false, ok, fail)
+#define fast_mutex_load_(p, order) __atomic_load_n(p, order)
+#else
+#define FAST_MUTEX_ATOMIC_U32_ _Atomic uint32_t
+#define FAST_MUTEX_THREAD_LOCAL_ _Thread_local
+#define fast_mutex_cas_weak_(p, e, d, ok, fail) atomic_compare_exchange_weak_explicit(p, e, d, ok, fail)
+#define fast_mutex_cas_strong_(p, e, d, ok, fail) \
+    atomic_compare_exchange_strong_explicit(p, e, d, ok, fail)
+#define fast_mutex_load_(p, order) atomic_load_explicit(p, order)
 #endif
 
 /* The lock word.  Bits 0..21 hold the owner's kernel thread id (Linux never
@@ -69,19 +102,25 @@ extern "C" {
 #define FAST_MUTEX_SHARED_QUEUE 0xffffffffu
 
 typedef struct fast_mutex {
-    _Atomic uint32_t word;       /* owner tid | flags, see above */
-    _Atomic uint32_t contention; /* how many acquires had to sleep */
-    _Atomic uint32_t queue;      /* queued waiters << 16 | oldest's registry slot + 1 */
-    _Atomic uint32_t queue_lock; /* 0 free, 1 held, 2 held with sleepers */
+    FAST_MUTEX_ATOMIC_U32_ word;       /* owner tid | flags, see above */
+    FAST_MUTEX_ATOMIC_U32_ contention; /* how many acquires had to sleep */
+    FAST_MUTEX_ATOMIC_U32_ queue;      /* queued waiters << 16 | oldest's registry slot + 1 */
+    FAST_MUTEX_ATOMIC_U32_ queue_lock; /* 0 free, 1 held, 2 held with sleepers */
 } fast_mutex_t;
 
-FAST_MUTEX_STATIC_ASSERT(sizeof(fast_mutex_t) <= 16, "fast_mutex_t must stay small");
+/* The same layout in C and C++, so that both may share a mutex. */
+FAST_MUTEX_STATIC_ASSERT(sizeof(fast_mutex_t) == 16, "fast_mutex_t must stay small");
+FAST_MUTEX_STATIC_ASSERT(__alignof__(fast_mutex_t) == 4, "fast_mutex_t is 4-byte aligned");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, word) == 0, "word comes first");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, contention) == 4, "contention at 4");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, queue) == 8, "queue at 8");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, queue_lock) == 12, "queue_lock at 12");
 
 /* A free, process-private mutex, for static and automatic storage. */
 #define FAST_MUTEX_INITIALIZER {0, 0, 0, 0}
 
 /* The calling thread's kernel id, cached per thread (internal). */
-extern FAST_MUTEX_API _Thread_local uint32_t fast_mutex_self_tid_;
+extern FAST_MUTEX_API FAST_MUTEX_THREAD_LOCAL_ uint32_t fast_mutex_self_tid_;
 FAST_MUTEX_API uint32_t fast_mutex_self_tid_init_(void);
 
 /* Slow paths, called only from the inline functions below (internal).
@@ -108,8 +147,8 @@ FAST_MUTEX_INLINE bool fast_mutex_take_free_(fast_mutex_t *m, uint32_t word, uin
 {
     while ((word & FAST_MUTEX_OWNER_MASK) == 0)
         /* Acquire: pairs with the release that freed the lock. */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word, (word | self) & ~clear,
-                                                  memory_order_acquire, memory_order_relaxed))
+        if (fast_mutex_cas_weak_(&m->word, &word, (word | self) & ~clear, __ATOMIC_ACQUIRE,
+                                 __ATOMIC_RELAXED))
             return true;
     return false;
 }
@@ -127,8 +166,7 @@ FAST_MUTEX_INLINE bool fast_mutex_take_(fast_mutex_t *m)
     /* Acquire ordering: the critical section may not start before the lock
      * is ours.  Pairs with the release in fast_mutex_release() or in the
      * slow paths. */
-    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, self, memory_order_acquire,
-                                                memory_order_relaxed))
+    if (fast_mutex_cas_strong_(&m->word, &expected, self, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return true;
     return fast_mutex_take_free_(m, expected, self, 0);
 }
@@ -189,8 +227,7 @@ FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
      * next holder.  Pairs with the acquire CAS in fast_mutex_acquire().
      * A compare-and-swap rather than a load and an exchange: it fetches
      * the line once. */
-    if (!atomic_compare_exchange_strong_explicit(&m->word, &expected, 0, memory_order_release,
-                                                 memory_order_relaxed))
+    if (!fast_mutex_cas_strong_(&m->word, &expected, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         fast_mutex_release_slow_(m);
 }
 
@@ -198,7 +235,7 @@ FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
  * snapshot: by the time it returns another thread may hold *m. */
 FAST_MUTEX_INLINE pid_t fast_mutex_owner(const fast_mutex_t *m)
 {
-    return (pid_t)(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed) &
+    return (pid_t)(fast_mutex_load_(&((fast_mutex_t *)m)->word, __ATOMIC_RELAXED) &
                    FAST_MUTEX_OWNER_MASK);
 }
 
@@ -207,7 +244,7 @@ FAST_MUTEX_INLINE pid_t fast_mutex_owner(const fast_mutex_t *m)
  * the waits on its event.  Wraps around at 2^32. */
 FAST_MUTEX_INLINE uint32_t fast_mutex_contention(const fast_mutex_t *m)
 {
-    return atomic_load_explicit(&((fast_mutex_t *)m)->contention, memory_order_relaxed);
+    return fast_mutex_load_(&((fast_mutex_t *)m)->contention, __ATOMIC_RELAXED);
 }
 
 /* Gives *m a name (at most 31 bytes are kept) that fmx, the misuse and the

@@ -3,7 +3,7 @@
 # benchmark, when any is missing.  Run as root (or with sudo available).
 set -eu
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev libcmocka-dev
-  libdw-dev libelf-dev elfutils gdb procps libnsync-dev libck-dev libabsl-dev g++
+  libdw-dev libelf-dev elfutils gdb libgtest-dev procps libnsync-dev libck-dev libabsl-dev g++
   gnuplot-nox cargo rustc librust-parking-lot-dev spin python3 groff-base binutils
   util-linux"
 missing=""

@@ -42,6 +42,15 @@ PKTHREAD KeGetCurrentThread(void)
     return rec != NULL ? (PKTHREAD)rec : (PKTHREAD)&unrecorded_thread;
 }
 
+void fast_mutex_wdm_require_irql_(const char *api, KIRQL max, const void *site)
+{
+    static const char *const level_names[] = {"PASSIVE_LEVEL", "APC_LEVEL", "DISPATCH_LEVEL"};
+    if (current_irql > max)
+        BUGCHECK("IRQL_NOT_LESS_OR_EQUAL", NULL, site, "%s at IRQL %u (it requires %s%s)", api,
+                 current_irql, max == PASSIVE_LEVEL ? "" : "IRQL <= ",
+                 max <= DISPATCH_LEVEL ? level_names[max] : "HIGH_LEVEL");
+}
+
 void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
 {
     FastMutex->Count = FM_LOCK_BIT;
