@@ -119,7 +119,12 @@ FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, queue_lock) == 12, "queue_lock a
 /* A free, process-private mutex, for static and automatic storage. */
 #define FAST_MUTEX_INITIALIZER {0, 0, 0, 0}
 
-/* The calling thread's kernel id, cached per thread (internal). */
+/* The calling thread's kernel id, cached per thread (internal).  0 until
+ * the thread's first call into the library, and 0 for good while a
+ * diagnostic that must see every acquire and release is on (the lock-order
+ * verifier, the profile, the trace, Valgrind): the inline functions below
+ * take the slow path whenever it is 0, so that switch costs them no
+ * instruction of their own. */
 extern FAST_MUTEX_API FAST_MUTEX_THREAD_LOCAL_ uint32_t fast_mutex_self_tid_;
 FAST_MUTEX_API uint32_t fast_mutex_self_tid_init_(void);
 
@@ -129,8 +134,10 @@ FAST_MUTEX_API __attribute__((cold, noinline)) int
 fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline);
 FAST_MUTEX_API __attribute__((cold, noinline)) void
 fast_mutex_release_slow_(fast_mutex_t *m);
-/* Marks *m, found held, as wanted by a try_acquire (TRYING); returns false
- * (internal: fast_mutex_try_acquire()). */
+/* The rest of fast_mutex_try_acquire() (internal): with the thread id not
+ * cached (see fast_mutex_self_tid_) tries to take *m itself; otherwise, or
+ * if *m is held, marks it as wanted by a try_acquire (TRYING) and returns
+ * false. */
 FAST_MUTEX_API __attribute__((cold, noinline)) bool fast_mutex_try_failed_(fast_mutex_t *m);
 
 FAST_MUTEX_INLINE uint32_t fast_mutex_self_(void)
@@ -162,7 +169,9 @@ FAST_MUTEX_INLINE bool fast_mutex_take_free_(fast_mutex_t *m, uint32_t word, uin
 FAST_MUTEX_INLINE bool fast_mutex_take_(fast_mutex_t *m)
 {
     uint32_t expected = 0;
-    uint32_t self = fast_mutex_self_();
+    uint32_t self = fast_mutex_self_tid_;
+    if (self == 0)
+        return false; /* first call of the thread, or a diagnostic is on */
     /* Acquire ordering: the critical section may not start before the lock
      * is ours.  Pairs with the release in fast_mutex_release() or in the
      * slow paths. */
@@ -222,12 +231,13 @@ FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct tim
  * release could still be running; destroy after joining is always safe. */
 FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
 {
-    uint32_t expected = fast_mutex_self_();
+    uint32_t expected = fast_mutex_self_tid_;
     /* Release ordering: the critical section's writes are visible to the
      * next holder.  Pairs with the acquire CAS in fast_mutex_acquire().
      * A compare-and-swap rather than a load and an exchange: it fetches
      * the line once. */
-    if (!fast_mutex_cas_strong_(&m->word, &expected, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+    if (expected == 0 ||
+        !fast_mutex_cas_strong_(&m->word, &expected, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         fast_mutex_release_slow_(m);
 }
 

@@ -29,14 +29,21 @@
 
 #include "internal.h"
 
-void fast_mutex_init(fast_mutex_t *m)
+void fmx_init_at(fast_mutex_t *m, const void *site)
 {
     *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
+    if (fmx_watching())
+        fmx_watch_init(m, site);
+}
+
+void fast_mutex_init(fast_mutex_t *m)
+{
+    fmx_init_at(m, __builtin_return_address(0));
 }
 
 void fast_mutex_init_shared(fast_mutex_t *m)
 {
-    *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
+    fmx_init_at(m, __builtin_return_address(0));
     atomic_store_explicit(&m->queue, FAST_MUTEX_SHARED_QUEUE, memory_order_relaxed);
 }
 
@@ -49,6 +56,8 @@ void fast_mutex_destroy(fast_mutex_t *m)
     if (word != 0)
         fmx_misuse("destroy of a mutex with waiters", m, __builtin_return_address(0),
                    "threads are still queued for it");
+    if (fmx_watching())
+        fmx_watch_destroy(m);
     fmx_forget_name(m);
 }
 
@@ -332,7 +341,8 @@ static int acquire_queued(struct wait *w)
     }
 }
 
-int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site, const void *outer)
+static int acquire_slow(fast_mutex_t *m, const struct timespec *deadline, const void *site,
+                        const void *outer)
 {
     uint32_t self = fast_mutex_self_();
     if (fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)) == self)
@@ -361,6 +371,36 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
     int result = fmx_is_shared(m) ? acquire_shared(&w) : acquire_queued(&w);
     end_wait(rec, m, site, result == 0);
     return result;
+}
+
+int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site, const void *outer)
+{
+    if (!fmx_watching())
+        return acquire_slow(m, deadline, site, outer);
+    fmx_watch_before_wait(m, site);
+    uint64_t start = fmx_now_ns();
+    int result = acquire_slow(m, deadline, site, outer);
+    if (result == 0)
+        fmx_watch_acquired(m, site, false, start);
+    else
+        fmx_watch_gave_up(m);
+    return result;
+}
+
+bool fmx_take_now(fast_mutex_t *m, const void *site)
+{
+    if (fast_mutex_take_(m))
+        return true;
+    if (fast_mutex_self_tid_ != 0)
+        return false; /* held by another thread */
+    /* The thread id is not cached: the thread's first call, or watched. */
+    if (!fmx_watching())
+        return take_if_free(m, fast_mutex_self_(), 0);
+    fmx_watch_before_wait(m, site);
+    if (!take_if_free(m, fast_mutex_self_(), 0))
+        return false;
+    fmx_watch_acquired(m, site, false, 0);
+    return true;
 }
 
 int fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline)
@@ -444,19 +484,31 @@ static void wake_next(fast_mutex_t *m)
 
 void fast_mutex_release_slow_(fast_mutex_t *m)
 {
-    fmx_check_release(m, __builtin_return_address(0));
+    const void *site = __builtin_return_address(0);
+    fmx_check_release(m, site);
+    bool watched = fmx_watching();
+    if (watched)
+        fmx_watch_release(m, site);
     /* Only we, the holder, clear TRYING: what we read now stays true. */
     bool tried = atomic_load_explicit(&m->word, memory_order_relaxed) & FAST_MUTEX_TRYING;
     if (fmx_is_shared(m))
         release_shared(m);
     else if (!let_go_unless_wake_due(m))
         wake_next(m);
+    if (watched)
+        fmx_watch_released(m);
     if (tried)
         fmx_policy_make_way(m);
 }
 
 bool fast_mutex_try_failed_(fast_mutex_t *m)
 {
+    /* The inline fast path did not try: the thread id is not cached. */
+    if (fast_mutex_self_tid_ == 0 && take_if_free(m, fast_mutex_self_(), 0)) {
+        if (fmx_watching())
+            fmx_watch_acquired(m, __builtin_return_address(0), true, 0);
+        return true;
+    }
     uint32_t self = fast_mutex_self_();
     uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
     /* Set while another thread holds it, so that its release clears it;

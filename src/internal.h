@@ -105,6 +105,24 @@ FMX_HIDDEN void fmx_name_of(const void *m, char *buf, size_t size);
 FMX_HIDDEN void fmx_forget_name(const void *m);
 
 /* report.c */
+/* A report being written: built in one buffer, delivered in one piece. */
+#define FMX_REPORT_SIZE 4096
+struct fmx_report {
+    char text[FMX_REPORT_SIZE];
+    size_t len;
+};
+FMX_HIDDEN void fmx_report_add(struct fmx_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "function+0xoff (address)" for a code address. */
+FMX_HIDDEN void fmx_report_add_site(struct fmx_report *r, const void *site);
+/* "mutex ADDRESS (NAME)". */
+FMX_HIDDEN void fmx_report_add_mutex(struct fmx_report *r, const void *m);
+/* Delivers a lock-order report as FASTMUTEX_ON_DEADLOCK says (report,
+ * abort, or ignore: then it is not delivered and the result is false). */
+FMX_HIDDEN bool fmx_report_order_problem(const struct fmx_report *r);
+FMX_HIDDEN bool fmx_on_deadlock_abort(void);
+/* Delivers a report that never aborts. */
+FMX_HIDDEN void fmx_report_note(const struct fmx_report *r);
 /* A misuse report: names the check, the calling thread, the mutex and the
  * call site, then aborts (after the report hook, if one is set). */
 FMX_HIDDEN _Noreturn void fmx_misuse(const char *check, const void *mutex, const void *site,
@@ -145,10 +163,43 @@ FMX_HIDDEN void fmx_policy_make_way(const fast_mutex_t *m);
 extern FMX_HIDDEN bool fmx_policy_crowd_rule;
 FMX_HIDDEN void fmx_set_crowd_rule(bool on);
 
+/* watch.c: the diagnostics that see every acquire and release
+ * (FASTMUTEX_VERIFY, FASTMUTEX_STATS, FASTMUTEX_TRACE, Valgrind), each
+ * switched on by the environment, read once.  While any is on, the thread
+ * id cache of the inline functions stays 0 and every call comes here. */
+FMX_HIDDEN bool fmx_watching(void);
+/* m was made at `site` (fast_mutex_init, ExInitializeFastMutex). */
+FMX_HIDDEN void fmx_watch_init(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_watch_destroy(const fast_mutex_t *m);
+/* The calling thread is about to take m, blocking if it must. */
+FMX_HIDDEN void fmx_watch_before_wait(const fast_mutex_t *m, const void *site);
+/* The calling thread took m at `site`, waiting from `wait_start_ns` (0:
+ * it did not wait); `try` for fast_mutex_try_acquire. */
+FMX_HIDDEN void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try,
+                                   uint64_t wait_start_ns);
+/* A timed acquire gave up. */
+FMX_HIDDEN void fmx_watch_gave_up(const fast_mutex_t *m);
+/* The calling thread is about to let go of m, and has let go of it. */
+FMX_HIDDEN void fmx_watch_release(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_watch_released(const fast_mutex_t *m);
+
+/* verify.c: the lock-order verifier (FASTMUTEX_VERIFY=order). */
+FMX_HIDDEN void fmx_verify_init(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_verify_destroy(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_verify_before_wait(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try);
+FMX_HIDDEN void fmx_verify_release(const fast_mutex_t *m);
+
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */
 FMX_HIDDEN int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site,
                            const void *outer);
+/* Takes m now if it is free (with what the inline fast path does, and
+ * what it leaves to the library while the thread id is not cached);
+ * false if it is held.  For the compat layer's own acquire. */
+FMX_HIDDEN bool fmx_take_now(fast_mutex_t *m, const void *site);
+/* fast_mutex_init() for a mutex made at `site`. */
+FMX_HIDDEN void fmx_init_at(fast_mutex_t *m, const void *site);
 /* Reports, if the caller does not hold m, the release that is misuse. */
 FMX_HIDDEN void fmx_check_release(const fast_mutex_t *m, const void *site);
 

@@ -38,10 +38,18 @@ static pthread_key_t record_key;
  * none are. */
 static _Atomic uint32_t names_set;
 
+/* The thread id, cached here for the library itself: the public cache
+ * stays 0 while fmx_watching(), to keep the inline functions on the slow
+ * path. */
+static _Thread_local uint32_t own_tid;
+
 uint32_t fast_mutex_self_tid_init_(void)
 {
-    fast_mutex_self_tid_ = (uint32_t)gettid();
-    return fast_mutex_self_tid_;
+    if (own_tid == 0)
+        own_tid = (uint32_t)gettid();
+    if (!fmx_watching())
+        fast_mutex_self_tid_ = own_tid;
+    return own_tid;
 }
 
 static struct fmx_record *records(struct fmx_registry *reg)
@@ -110,6 +118,7 @@ static void give_back_record(void *rec_ptr)
 static void after_fork_in_child(void)
 {
     fast_mutex_self_tid_ = 0;
+    own_tid = 0;
     self_record = NULL;
     memset(link_of_tid, 0, sizeof link_of_tid);
     /* The record belonged to the parent's registry: nothing to give back. */

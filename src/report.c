@@ -14,16 +14,10 @@
 
 #include "internal.h"
 
-#define REPORT_SIZE 4096
 #define MAX_CYCLE 64
 
-struct report {
-    char text[REPORT_SIZE];
-    size_t len;
-};
-
-static void add(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct report *r, const char *fmt, ...)
+static void add(struct fmx_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct fmx_report *r, const char *fmt, ...)
 {
     if (r->len >= sizeof r->text - 1)
         return;
@@ -57,7 +51,7 @@ fast_mutex_report_hook_t fast_mutex_set_report_hook(fast_mutex_report_hook_t hoo
     return atomic_exchange(&report_hook, hook != NULL ? hook : write_to_stderr);
 }
 
-static void deliver(const struct report *r, bool fatal)
+static void deliver(const struct fmx_report *r, bool fatal)
 {
     atomic_load(&report_hook)(r->text, fatal);
     if (fatal)
@@ -66,7 +60,7 @@ static void deliver(const struct report *r, bool fatal)
 
 /* "function+0xoff (module)" for a code address, as far as the dynamic
  * symbol table tells; fmx maps addresses to file and line. */
-static void add_site(struct report *r, const void *site)
+static void add_site(struct fmx_report *r, const void *site)
 {
     Dl_info info;
     if (site == NULL) {
@@ -83,7 +77,7 @@ static void add_site(struct report *r, const void *site)
     add(r, " (%p)", site);
 }
 
-static void add_mutex(struct report *r, const void *m)
+static void add_mutex(struct fmx_report *r, const void *m)
 {
     char name[FMX_NAME_LEN];
     fmx_name_of(m, name, sizeof name);
@@ -95,7 +89,7 @@ static void add_mutex(struct report *r, const void *m)
 
 void fmx_misuse(const char *check, const void *mutex, const void *site, const char *detail_fmt, ...)
 {
-    struct report r = {.len = 0};
+    struct fmx_report r = {.len = 0};
     char thread_name[FMX_THREAD_NAME_LEN] = "";
     prctl(PR_GET_NAME, thread_name);
     add(&r, "fastmutex: %s: thread %u (%s)", check, fast_mutex_self_(), thread_name);
@@ -259,7 +253,7 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     if (!first)
         return cycle;
 
-    struct report r = {.len = 0};
+    struct fmx_report r = {.len = 0};
     add(&r, "fastmutex: deadlock detected: %d threads wait for each other in a cycle\n", n);
     for (int i = 0; i < n; i++) {
         int32_t holder = chain[(i + 1) % n].tid;
@@ -273,4 +267,45 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
         add(&r, "  FASTMUTEX_ON_DEADLOCK=abort: aborting\n");
     deliver(&r, on_deadlock == ON_DEADLOCK_ABORT);
     return true;
+}
+
+/* The helpers above, for the verifier's reports (verify.c). */
+void fmx_report_add(struct fmx_report *r, const char *fmt, ...)
+{
+    char line[FMX_REPORT_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    add(r, "%s", line);
+}
+
+void fmx_report_add_site(struct fmx_report *r, const void *site)
+{
+    add_site(r, site);
+}
+
+void fmx_report_add_mutex(struct fmx_report *r, const void *m)
+{
+    add_mutex(r, m);
+}
+
+bool fmx_report_order_problem(const struct fmx_report *r)
+{
+    pthread_once(&settings_once, read_settings);
+    if (on_deadlock == ON_DEADLOCK_IGNORE)
+        return false;
+    deliver(r, on_deadlock == ON_DEADLOCK_ABORT);
+    return true;
+}
+
+void fmx_report_note(const struct fmx_report *r)
+{
+    deliver(r, false);
+}
+
+bool fmx_on_deadlock_abort(void)
+{
+    pthread_once(&settings_once, read_settings);
+    return on_deadlock == ON_DEADLOCK_ABORT;
 }

@@ -56,7 +56,7 @@ void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
     FastMutex->Count = FM_LOCK_BIT;
     FastMutex->Owner = NULL;
     FastMutex->Contention = 0;
-    fast_mutex_init(&FastMutex->Event.Lock);
+    fmx_init_at(&FastMutex->Event.Lock, __builtin_return_address(0));
     FastMutex->OldIrql = PASSIVE_LEVEL;
 }
 
@@ -69,7 +69,7 @@ static void lock(PFAST_MUTEX m, const void *site)
     fast_mutex_t *inner = &m->Event.Lock;
     /* The acquire's own fast path: a try_acquire would ask the holder to
      * make way for it (TRYING), which a thread about to wait needs not. */
-    if (!fast_mutex_take_(inner)) {
+    if (!fmx_take_now(inner, site)) {
         /* As Windows does, count the wait when it starts, so that a dump
          * taken meanwhile shows it. */
         __atomic_fetch_add(&m->Contention, 1, __ATOMIC_RELAXED);
