@@ -375,9 +375,18 @@ static int acquire_slow(fast_mutex_t *m, const struct timespec *deadline, const 
 
 int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site, const void *outer)
 {
-    if (!fmx_watching())
+    bool watched = fmx_watching();
+    if (watched)
+        fmx_watch_before_wait(m, site);
+    /* With the thread id not cached the inline fast path did not try: a
+     * free mutex is no wait (nor contention). */
+    if (fast_mutex_self_tid_ == 0 && take_if_free(m, fast_mutex_self_(), 0)) {
+        if (watched)
+            fmx_watch_acquired(m, site, false, 0);
+        return 0;
+    }
+    if (!watched)
         return acquire_slow(m, deadline, site, outer);
-    fmx_watch_before_wait(m, site);
     uint64_t start = fmx_now_ns();
     int result = acquire_slow(m, deadline, site, outer);
     if (result == 0)

@@ -312,6 +312,29 @@ static void test_wdm_inversion(void **state)
     assert_int_equal(b.Contention, 0);
 }
 
+/* A new thread's first call, and every call while verifying, comes to the
+ * library without the inline fast path's try: a free mutex must still be
+ * taken at once, and not counted as a wait. */
+static void *take_free_shared(void *arg)
+{
+    fast_mutex_acquire(arg);
+    fast_mutex_release(arg);
+    return NULL;
+}
+
+static void test_free_mutex_is_no_contention(void **state)
+{
+    (void)state;
+    static fast_mutex_t shared;
+    fast_mutex_init_shared(&shared);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, take_free_shared, &shared), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    take_free_shared(&shared);
+    assert_int_equal(fast_mutex_contention(&shared), 0);
+    expect_reports(0);
+}
+
 /* The switch itself: off, the inline fast path caches the thread id and
  * never calls into the library; on, the cache stays 0. */
 static void test_fast_path_switch(void **state)
@@ -340,6 +363,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_any_order, catch_reports, restore_reports),
         cmocka_unit_test_setup_teardown(test_exit_holding, catch_reports, restore_reports),
         cmocka_unit_test_setup_teardown(test_wdm_inversion, catch_reports, restore_reports),
+        cmocka_unit_test_setup_teardown(test_free_mutex_is_no_contention, catch_reports,
+                                        restore_reports),
         cmocka_unit_test_setup_teardown(test_fast_path_switch, catch_reports, restore_reports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
