@@ -64,6 +64,41 @@ extern "C" {
 #define fast_mutex_load_(p, order) atomic_load_explicit(p, order)
 #endif
 
+/* ThreadSanitizer.  When the program including this header is built with
+ * -fsanitize=thread, the inline functions below tell TSan about every
+ * acquire, try, timed acquire and release through its mutex annotations
+ * (the functions live in the TSan runtime linked into such a program; the
+ * flag values are those of compiler-rt's <sanitizer/tsan_interface.h>).
+ * The library itself need not be instrumented: TSan then sees fastmutex as
+ * a mutex, orders the critical sections by it, and checks lock order.
+ * Otherwise the annotations compile to nothing. */
+#if defined(__SANITIZE_THREAD__)
+#define FAST_MUTEX_TSAN_ 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FAST_MUTEX_TSAN_ 1
+#endif
+#endif
+#ifdef FAST_MUTEX_TSAN_
+void __tsan_mutex_pre_lock(void *addr, unsigned flags);
+void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion);
+int __tsan_mutex_pre_unlock(void *addr, unsigned flags);
+void __tsan_mutex_post_unlock(void *addr, unsigned flags);
+#define FAST_MUTEX_TSAN_TRY_ (1u << 4)        /* __tsan_mutex_try_lock */
+#define FAST_MUTEX_TSAN_TRY_FAILED_ (1u << 5) /* __tsan_mutex_try_lock_failed */
+#define fast_mutex_tsan_pre_lock_(m, flags) __tsan_mutex_pre_lock((void *)(m), flags)
+#define fast_mutex_tsan_post_lock_(m, flags) __tsan_mutex_post_lock((void *)(m), flags, 0)
+#define fast_mutex_tsan_pre_unlock_(m) (void)__tsan_mutex_pre_unlock((void *)(m), 0)
+#define fast_mutex_tsan_post_unlock_(m) __tsan_mutex_post_unlock((void *)(m), 0)
+#else
+#define FAST_MUTEX_TSAN_TRY_ 0u
+#define FAST_MUTEX_TSAN_TRY_FAILED_ 0u
+#define fast_mutex_tsan_pre_lock_(m, flags) ((void)0)
+#define fast_mutex_tsan_post_lock_(m, flags) ((void)0)
+#define fast_mutex_tsan_pre_unlock_(m) ((void)0)
+#define fast_mutex_tsan_post_unlock_(m) ((void)0)
+#endif
+
 /* The lock word.  Bits 0..21 hold the owner's kernel thread id (Linux never
  * hands out ids of 2^22 or more), 0 when the mutex is free.  The owner bits
  * change by compare-and-swap at any time.  Two flags sit above them:
@@ -198,8 +233,10 @@ FAST_MUTEX_API void fast_mutex_destroy(fast_mutex_t *m);
  * thread, the mutex and the call site, and the process aborts. */
 FAST_MUTEX_INLINE void fast_mutex_acquire(fast_mutex_t *m)
 {
+    fast_mutex_tsan_pre_lock_(m, 0);
     if (!fast_mutex_take_(m))
         (void)fast_mutex_acquire_slow_(m, NULL);
+    fast_mutex_tsan_post_lock_(m, 0);
 }
 
 /* Takes *m if it is free and returns true; returns false at once otherwise,
@@ -209,7 +246,10 @@ FAST_MUTEX_INLINE void fast_mutex_acquire(fast_mutex_t *m)
  * when the holder retakes *m right after each release. */
 FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
 {
-    return fast_mutex_take_(m) || fast_mutex_try_failed_(m);
+    fast_mutex_tsan_pre_lock_(m, FAST_MUTEX_TSAN_TRY_);
+    bool taken = fast_mutex_take_(m) || fast_mutex_try_failed_(m);
+    fast_mutex_tsan_post_lock_(m, FAST_MUTEX_TSAN_TRY_ | (taken ? 0u : FAST_MUTEX_TSAN_TRY_FAILED_));
+    return taken;
 }
 
 /* Like fast_mutex_acquire(), but gives up at `deadline`, an absolute
@@ -219,9 +259,12 @@ FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
  * check, after FASTMUTEX_DEADLOCK_MS). */
 FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct timespec *deadline)
 {
-    if (fast_mutex_take_(m))
-        return 0;
-    return fast_mutex_acquire_slow_(m, deadline);
+    /* To TSan a timed acquire is a try: it may fail. */
+    fast_mutex_tsan_pre_lock_(m, FAST_MUTEX_TSAN_TRY_);
+    int result = fast_mutex_take_(m) ? 0 : fast_mutex_acquire_slow_(m, deadline);
+    fast_mutex_tsan_post_lock_(m, FAST_MUTEX_TSAN_TRY_ |
+                                      (result == 0 ? 0u : FAST_MUTEX_TSAN_TRY_FAILED_));
+    return result;
 }
 
 /* Lets go of *m.  Requires that the calling thread hold *m: a release by
@@ -231,6 +274,7 @@ FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct tim
  * release could still be running; destroy after joining is always safe. */
 FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
 {
+    fast_mutex_tsan_pre_unlock_(m);
     uint32_t expected = fast_mutex_self_tid_;
     /* Release ordering: the critical section's writes are visible to the
      * next holder.  Pairs with the acquire CAS in fast_mutex_acquire().
@@ -239,6 +283,7 @@ FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
     if (expected == 0 ||
         !fast_mutex_cas_strong_(&m->word, &expected, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
         fast_mutex_release_slow_(m);
+    fast_mutex_tsan_post_unlock_(m);
 }
 
 /* The kernel thread id of the thread holding *m, 0 when it is free.  A

@@ -67,6 +67,9 @@ void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
 static void lock(PFAST_MUTEX m, const void *site)
 {
     fast_mutex_t *inner = &m->Event.Lock;
+    /* As fast_mutex_acquire() tells ThreadSanitizer (when the library is
+     * built with it), so that unlock()'s fast_mutex_release() matches. */
+    fast_mutex_tsan_pre_lock_(inner, 0);
     /* The acquire's own fast path: a try_acquire would ask the holder to
      * make way for it (TRYING), which a thread about to wait needs not. */
     if (!fmx_take_now(inner, site)) {
@@ -77,6 +80,7 @@ static void lock(PFAST_MUTEX m, const void *site)
         fmx_acquire(inner, NULL, site, m);
         __atomic_fetch_sub(&m->Count, FM_LOCK_WAITER_INC, __ATOMIC_RELAXED);
     }
+    fast_mutex_tsan_post_lock_(inner, 0);
     __atomic_fetch_and(&m->Count, ~FM_LOCK_BIT, __ATOMIC_RELAXED);
     m->Owner = KeGetCurrentThread();
 }
