@@ -190,6 +190,18 @@ FMX_HIDDEN void fmx_verify_before_wait(const fast_mutex_t *m, const void *site);
 FMX_HIDDEN void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try);
 FMX_HIDDEN void fmx_verify_release(const fast_mutex_t *m);
 
+/* helgrind.c, drd.c: Valgrind's client requests, while under Valgrind. */
+FMX_HIDDEN void fmx_helgrind_seen(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_pre_lock(const fast_mutex_t *m, bool try);
+FMX_HIDDEN void fmx_helgrind_post_lock(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_pre_unlock(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_post_unlock(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_destroy(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_seen(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_acquired(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_release(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_destroy(const fast_mutex_t *m);
+
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */
 FMX_HIDDEN int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site,

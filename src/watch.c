@@ -11,14 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <valgrind/drd.h>
+#include <valgrind/valgrind.h>
 
 #include "internal.h"
 
 static bool verify_order;
+/* Under Valgrind: DRD, or another tool (Helgrind's requests then). */
+static bool valgrind, drd;
 static bool watching;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
-/* FASTMUTEX_VERIFY, read once. */
+/* FASTMUTEX_VERIFY, and whether we run under Valgrind, read once. */
 static void read_settings(void)
 {
     const char *verify = getenv("FASTMUTEX_VERIFY");
@@ -26,7 +30,10 @@ static void read_settings(void)
         verify_order = true;
     else if (verify != NULL && *verify != '\0' && strcmp(verify, "off") != 0)
         fprintf(stderr, "fastmutex: ignoring FASTMUTEX_VERIFY=%s (want order or off)\n", verify);
-    watching = verify_order;
+    valgrind = RUNNING_ON_VALGRIND != 0;
+    /* DRD numbers its threads from 1; other tools answer the default 0. */
+    drd = valgrind && DRD_GET_DRD_THREADID != 0;
+    watching = verify_order || valgrind;
 }
 
 bool fmx_watching(void)
@@ -35,22 +42,49 @@ bool fmx_watching(void)
     return watching;
 }
 
+/* Read before the program starts threads, so that the tools see the
+ * settings written before any thread reads them. */
+__attribute__((constructor)) static void watch_setup(void)
+{
+    (void)fmx_watching();
+}
+
+/* Tells the Valgrind tools of m before each use: a statically initialised
+ * mutex is never announced otherwise. */
+static void valgrind_seen(const fast_mutex_t *m)
+{
+    if (drd)
+        fmx_drd_seen(m);
+    else
+        fmx_helgrind_seen(m);
+}
+
 void fmx_watch_init(const fast_mutex_t *m, const void *site)
 {
     if (verify_order)
         fmx_verify_init(m, site);
+    if (valgrind)
+        valgrind_seen(m);
 }
 
 void fmx_watch_destroy(const fast_mutex_t *m)
 {
     if (verify_order)
         fmx_verify_destroy(m);
+    if (drd)
+        fmx_drd_destroy(m);
+    else if (valgrind)
+        fmx_helgrind_destroy(m);
 }
 
 void fmx_watch_before_wait(const fast_mutex_t *m, const void *site)
 {
     if (verify_order)
         fmx_verify_before_wait(m, site);
+    if (valgrind)
+        valgrind_seen(m);
+    if (valgrind && !drd)
+        fmx_helgrind_pre_lock(m, false);
 }
 
 void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try, uint64_t wait_start_ns)
@@ -58,6 +92,16 @@ void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try, uint6
     (void)wait_start_ns;
     if (verify_order)
         fmx_verify_acquired(m, site, try);
+    if (drd) {
+        fmx_drd_seen(m);
+        fmx_drd_acquired(m);
+    } else if (valgrind) {
+        if (try) {
+            fmx_helgrind_seen(m);
+            fmx_helgrind_pre_lock(m, true);
+        }
+        fmx_helgrind_post_lock(m);
+    }
 }
 
 void fmx_watch_gave_up(const fast_mutex_t *m)
@@ -70,9 +114,14 @@ void fmx_watch_release(const fast_mutex_t *m, const void *site)
     (void)site;
     if (verify_order)
         fmx_verify_release(m);
+    if (drd)
+        fmx_drd_release(m);
+    else if (valgrind)
+        fmx_helgrind_pre_unlock(m);
 }
 
 void fmx_watch_released(const fast_mutex_t *m)
 {
-    (void)m;
+    if (valgrind && !drd)
+        fmx_helgrind_post_unlock(m);
 }
