@@ -190,6 +190,12 @@ FMX_HIDDEN void fmx_verify_before_wait(const fast_mutex_t *m, const void *site);
 FMX_HIDDEN void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try);
 FMX_HIDDEN void fmx_verify_release(const fast_mutex_t *m);
 
+/* stats.c: the contention profile (FASTMUTEX_STATS=FILE).  Setup takes
+ * the variable's value; false when it is unset or empty. */
+FMX_HIDDEN bool fmx_stats_setup(const char *path);
+FMX_HIDDEN void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_start_ns);
+FMX_HIDDEN void fmx_stats_release(const fast_mutex_t *m);
+
 /* helgrind.c, drd.c: Valgrind's client requests, while under Valgrind. */
 FMX_HIDDEN void fmx_helgrind_seen(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_helgrind_pre_lock(const fast_mutex_t *m, bool try);

@@ -17,12 +17,13 @@
 #include "internal.h"
 
 static bool verify_order;
+static bool stats;
 /* Under Valgrind: DRD, or another tool (Helgrind's requests then). */
 static bool valgrind, drd;
 static bool watching;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
-/* FASTMUTEX_VERIFY, and whether we run under Valgrind, read once. */
+/* FASTMUTEX_VERIFY, FASTMUTEX_STATS, and whether we run under Valgrind, read once. */
 static void read_settings(void)
 {
     const char *verify = getenv("FASTMUTEX_VERIFY");
@@ -33,7 +34,8 @@ static void read_settings(void)
     valgrind = RUNNING_ON_VALGRIND != 0;
     /* DRD numbers its threads from 1; other tools answer the default 0. */
     drd = valgrind && DRD_GET_DRD_THREADID != 0;
-    watching = verify_order || valgrind;
+    stats = fmx_stats_setup(getenv("FASTMUTEX_STATS"));
+    watching = verify_order || stats || valgrind;
 }
 
 bool fmx_watching(void)
@@ -89,9 +91,10 @@ void fmx_watch_before_wait(const fast_mutex_t *m, const void *site)
 
 void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try, uint64_t wait_start_ns)
 {
-    (void)wait_start_ns;
     if (verify_order)
         fmx_verify_acquired(m, site, try);
+    if (stats)
+        fmx_stats_acquired(m, site, wait_start_ns);
     if (drd) {
         fmx_drd_seen(m);
         fmx_drd_acquired(m);
@@ -114,6 +117,8 @@ void fmx_watch_release(const fast_mutex_t *m, const void *site)
     (void)site;
     if (verify_order)
         fmx_verify_release(m);
+    if (stats)
+        fmx_stats_release(m);
     if (drd)
         fmx_drd_release(m);
     else if (valgrind)
