@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "fastmutex.h"
@@ -193,8 +194,26 @@ FMX_HIDDEN void fmx_verify_release(const fast_mutex_t *m);
 /* stats.c: the contention profile (FASTMUTEX_STATS=FILE).  Setup takes
  * the variable's value; false when it is unset or empty. */
 FMX_HIDDEN bool fmx_stats_setup(const char *path);
-FMX_HIDDEN void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_start_ns);
-FMX_HIDDEN void fmx_stats_release(const fast_mutex_t *m);
+/* m was taken at `site` after `wait_ns` (waited: it had to wait at all). */
+FMX_HIDDEN void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns,
+                                   bool waited);
+/* m, taken at `site`, was held `hold_ns`. */
+FMX_HIDDEN void fmx_stats_released(const fast_mutex_t *m, const void *site, uint64_t hold_ns);
+
+/* The library's one JSON string writer (stats.c): s in quotes, with
+ * quotes, backslashes and control bytes escaped. */
+FMX_HIDDEN void fmx_json_string(FILE *f, const char *s);
+/* "function+0xoff (address)" for a code address, into buf. */
+FMX_HIDDEN void fmx_site_text(const void *site, char *buf, size_t size);
+
+/* trace.c: the timeline (FASTMUTEX_TRACE=FILE), Chrome trace event JSON. */
+FMX_HIDDEN bool fmx_trace_setup(const char *path);
+/* One span of the calling thread: a wait for m, or a hold of it, taken at
+ * `site`, from start_ns for dur_ns. */
+FMX_HIDDEN void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *site,
+                               uint64_t start_ns, uint64_t dur_ns);
+/* Writes what the trace holds (at exit, and before an abort). */
+FMX_HIDDEN void fmx_trace_flush(void);
 
 /* helgrind.c, drd.c: Valgrind's client requests, while under Valgrind. */
 FMX_HIDDEN void fmx_helgrind_seen(const fast_mutex_t *m);

@@ -54,8 +54,10 @@ fast_mutex_report_hook_t fast_mutex_set_report_hook(fast_mutex_report_hook_t hoo
 static void deliver(const struct fmx_report *r, bool fatal)
 {
     atomic_load(&report_hook)(r->text, fatal);
-    if (fatal)
+    if (fatal) {
+        fmx_trace_flush(); /* the timeline up to the abort */
         abort();
+    }
 }
 
 /* "function+0xoff (module)" for a code address, as far as the dynamic

@@ -16,7 +16,6 @@
 #include "internal.h"
 
 #define STATS_SLOTS 4096u /* a power of two: open addressing */
-#define MAX_HELD 32
 
 struct site_stats {
     const fast_mutex_t *m; /* NULL: free slot */
@@ -31,15 +30,6 @@ static struct site_stats overflow; /* pairs past the table's size */
 static uint32_t used;
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *out_path;
-
-/* The mutexes the calling thread holds, with when and where each was taken. */
-struct holding {
-    const fast_mutex_t *m;
-    struct site_stats *row;
-    uint64_t since_ns;
-};
-static _Thread_local struct holding holding[MAX_HELD];
-static _Thread_local int holding_count;
 
 static void after_fork_in_child(void)
 {
@@ -64,43 +54,28 @@ static struct site_stats *row_of(const fast_mutex_t *m, const void *site)
     return &overflow;
 }
 
-void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_start_ns)
+void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns, bool waited)
 {
-    uint64_t now = fmx_now_ns();
-    uint64_t wait = wait_start_ns != 0 && now > wait_start_ns ? now - wait_start_ns : 0;
     pthread_mutex_lock(&stats_lock);
     struct site_stats *row = row_of(m, site);
     row->acquisitions++;
-    if (wait_start_ns != 0) {
+    if (waited) {
         row->contended++;
-        row->wait_total_ns += wait;
-        if (wait > row->wait_max_ns)
-            row->wait_max_ns = wait;
+        row->wait_total_ns += wait_ns;
+        if (wait_ns > row->wait_max_ns)
+            row->wait_max_ns = wait_ns;
     }
     pthread_mutex_unlock(&stats_lock);
-    if (holding_count < MAX_HELD)
-        holding[holding_count] = (struct holding){.m = m, .row = row, .since_ns = fmx_now_ns()};
-    holding_count++;
 }
 
-void fmx_stats_release(const fast_mutex_t *m)
+void fmx_stats_released(const fast_mutex_t *m, const void *site, uint64_t hold_ns)
 {
-    int n = holding_count < MAX_HELD ? holding_count : MAX_HELD;
-    for (int i = n - 1; i >= 0; i--) {
-        if (holding[i].m != m)
-            continue;
-        uint64_t hold = fmx_now_ns() - holding[i].since_ns;
-        pthread_mutex_lock(&stats_lock);
-        holding[i].row->hold_total_ns += hold;
-        if (hold > holding[i].row->hold_max_ns)
-            holding[i].row->hold_max_ns = hold;
-        pthread_mutex_unlock(&stats_lock);
-        memmove(&holding[i], &holding[i + 1], (size_t)(n - i - 1) * sizeof holding[0]);
-        holding_count--;
-        return;
-    }
-    if (holding_count > MAX_HELD)
-        holding_count--; /* one past the bound: its hold is not timed */
+    pthread_mutex_lock(&stats_lock);
+    struct site_stats *row = row_of(m, site);
+    row->hold_total_ns += hold_ns;
+    if (hold_ns > row->hold_max_ns)
+        row->hold_max_ns = hold_ns;
+    pthread_mutex_unlock(&stats_lock);
 }
 
 static int by_total_wait(const void *a, const void *b)
@@ -111,8 +86,7 @@ static int by_total_wait(const void *a, const void *b)
     return x->acquisitions < y->acquisitions ? 1 : x->acquisitions > y->acquisitions ? -1 : 0;
 }
 
-/* Writes s as a JSON string: quotes, backslashes and control bytes escaped. */
-static void write_json_string(FILE *f, const char *s)
+void fmx_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s != '\0'; s++) {
@@ -127,7 +101,7 @@ static void write_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void site_text(const void *site, char *buf, size_t size)
+void fmx_site_text(const void *site, char *buf, size_t size)
 {
     struct fmx_report r = {.len = 0};
     fmx_report_add_site(&r, site);
@@ -142,13 +116,13 @@ static void write_row(FILE *f, const struct site_stats *s, bool json, bool first
     char site[256] = "(other mutexes and sites)";
     if (s != &overflow) {
         fmx_name_of(s->m, name, sizeof name);
-        site_text(s->site, site, sizeof site);
+        fmx_site_text(s->site, site, sizeof site);
     }
     if (json) {
         fprintf(f, "%s\n  {\"mutex\": \"%p\", \"name\": ", first ? "" : ",", (const void *)s->m);
-        write_json_string(f, name);
+        fmx_json_string(f, name);
         fprintf(f, ", \"site\": ");
-        write_json_string(f, site);
+        fmx_json_string(f, site);
         fprintf(f,
                 ", \"acquisitions\": %" PRIu64 ", \"contended\": %" PRIu64
                 ", \"wait_total_ns\": %" PRIu64 ", \"wait_max_ns\": %" PRIu64
