@@ -1,9 +1,11 @@
-/* A program for the contention profile test (stats_test.sh): two threads
- * take the mutex "hot" 50 times each and hold it 200 us each time, so
- * they wait for each other; then the main thread takes "cold" 10 times,
- * never waiting. */
+/* A program for the contention profile and trace tests (stats_test.sh,
+ * trace_test.sh): two threads take the mutex "hot" 50 times each and hold
+ * it 200 us each time, so they wait for each other; then the main thread
+ * takes "cold" 10 times, never waiting.  With the argument "misuse" it
+ * then releases "cold" once more, which the library reports and aborts. */
 #include <fastmutex.h>
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
 
 static fast_mutex_t hot, cold;
@@ -20,7 +22,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     fast_mutex_init(&hot);
     fast_mutex_init(&cold);
@@ -35,5 +37,7 @@ int main(void)
         fast_mutex_acquire(&cold);
         fast_mutex_release(&cold);
     }
+    if (argc > 1 && strcmp(argv[1], "misuse") == 0)
+        fast_mutex_release(&cold);
     return 0;
 }
