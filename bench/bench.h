@@ -103,6 +103,7 @@ struct bench_lock {
     const char *name;
     const char *fast_path; /* "inline" or "library call" */
     bool peer;             /* false for fastmutex and its variants */
+    bool never_sleeps;     /* a pure spinlock: run only with a CPU per thread */
     bool (*available)(void);
     void (*init)(void *slot);
     void (*destroy)(void *slot);
@@ -199,6 +200,8 @@ uint64_t bench_histogram_quantile(const struct bench_histogram *h, double q);
 /* The locks compiled in, in the order they are listed and rotated. */
 extern const struct bench_lock bench_lock_fastmutex;
 extern const struct bench_lock bench_lock_fastmutex_nodiag;
+extern const struct bench_lock bench_lock_fastmutex_nocrowd;
+extern const struct bench_lock bench_lock_fastmutex_prehook;
 extern const struct bench_lock bench_lock_futex3;
 extern const struct bench_lock bench_lock_pthread;
 extern const struct bench_lock bench_lock_pthread_adaptive;

@@ -9,7 +9,7 @@
 #include "bench.h"
 
 #define MAX_LOCKS 16
-#define MAX_WORKLOADS 8
+#define MAX_WORKLOADS 24
 #define MAX_THREAD_COUNTS 16
 #define MAX_THREADS 1024
 #define MAX_ROUNDS 100
@@ -18,8 +18,8 @@
  * acquires last, as nanosecond targets turned into step counts at start-up
  * (see work_of()). */
 struct workload {
-    const char *name;
-    const char *description;
+    char name[24];
+    char description[96];
     bool uncontended;
     unsigned cs_lines;
     double cs_extra_ns;
@@ -59,6 +59,7 @@ struct run_metrics {
 /* The rounds of one lock in one workload and thread count: medians of every
  * metric, and the spread of the throughput (minimum, quartiles, maximum). */
 struct summary {
+    bool ran; /* false: the lock was skipped in this cell (see lock_runs_in()) */
     struct run_metrics median;
     double ops_min, ops_q1, ops_q3, ops_max;
     double ns_min, ns_max;
@@ -91,6 +92,11 @@ double probe_line_ns(void);
 
 /* How long a contended run of `threads` threads lasts (main.c). */
 double run_seconds(const struct options *o, unsigned threads);
+/* The CPUs this process may run on (main.c). */
+unsigned allowed_cpus(void);
+/* Whether `lock` runs with `threads` threads: a lock that never sleeps
+ * runs only where every thread has a CPU of its own (main.c). */
+bool lock_runs_in(const struct bench_lock *lock, unsigned threads);
 void run_uncontended(const struct bench_lock *lock, double duration, struct run_metrics *m);
 void run_contended(const struct bench_lock *lock, const struct workload *workload,
                    const struct bench_work *work, unsigned threads, double duration,
@@ -105,7 +111,8 @@ void print_row(const char *lock, unsigned threads, const struct workload *w,
                const struct summary *s);
 void print_comparison(const struct options *o, const struct workload *w,
                       const struct summary *by_lock);
-void print_goals(const struct options *o, results_t results);
+/* verdict.c: the grid's verdicts, paired by round (see there). */
+void print_verdicts(const struct options *o, results_t results, FILE *csv);
 void write_csv(FILE *csv, const struct options *o, results_t results);
 /* runs.csv: every run as it ends, for analyses of one's own (pairing
  * rounds, say). */

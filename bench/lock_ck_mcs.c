@@ -32,4 +32,5 @@ static inline void adapter_unlock(adapter_lock_t *m)
 #define ADAPTER_NAME "ck-mcs"
 #define ADAPTER_ID ck_mcs
 #define ADAPTER_FAST_PATH "inline"
+#define ADAPTER_NEVER_SLEEPS
 #include "worker.h"

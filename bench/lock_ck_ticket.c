@@ -29,4 +29,5 @@ static inline void adapter_unlock(adapter_lock_t *m)
 #define ADAPTER_NAME "ck-ticket"
 #define ADAPTER_ID ck_ticket
 #define ADAPTER_FAST_PATH "inline"
+#define ADAPTER_NEVER_SLEEPS
 #include "worker.h"

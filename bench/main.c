@@ -25,6 +25,8 @@
 static const struct bench_lock *const all_locks[] = {
     &bench_lock_fastmutex,
     &bench_lock_fastmutex_nodiag,
+    &bench_lock_fastmutex_nocrowd,
+    &bench_lock_fastmutex_prehook,
     &bench_lock_futex3,
     &bench_lock_pthread,
     &bench_lock_pthread_adaptive,
@@ -44,33 +46,42 @@ static const struct bench_lock *const all_locks[] = {
 };
 #define ALL_LOCKS (sizeof all_locks / sizeof all_locks[0])
 
-/* "constant" contention leaves 0.1 us of private work between a release and
- * the next acquire, so that the lock is always wanted; "rare" leaves enough
- * that the lock is free most of the time even with both cores busy. */
-static const struct workload all_workloads[] = {
-    {.name = "uncontended",
-     .description = "one thread locks and unlocks its own lock, a second thread sleeps",
-     .uncontended = true},
-    {.name = "short-constant",
-     .description = "critical section increments 2 shared lines; 0.1 us private work",
-     .cs_lines = 2,
-     .private_ns = 100},
-    {.name = "short-rare",
-     .description = "critical section increments 2 shared lines; 2 us private work",
-     .cs_lines = 2,
-     .private_ns = 2000},
-    {.name = "long-constant",
-     .description = "critical section ~1 us over 8 shared lines; 0.1 us private work",
-     .cs_lines = 8,
-     .cs_extra_ns = 1000,
-     .private_ns = 100},
-    {.name = "long-rare",
-     .description = "critical section ~1 us over 8 shared lines; 20 us private work",
-     .cs_lines = 8,
-     .cs_extra_ns = 1000,
-     .private_ns = 20000},
-};
-#define ALL_WORKLOADS (sizeof all_workloads / sizeof all_workloads[0])
+/* The grid: every critical section length with every length of private
+ * work between acquires, each at every thread count, plus the uncontended
+ * loop.  Named csC-pwP, C and P in nanoseconds.  The critical section
+ * increments one shared line, then spends its time in writes scattered
+ * over all eight (bench_critical_section()), so longer sections also touch
+ * more shared lines. */
+static const double grid_cs_ns[] = {0, 25, 100, 400, 2000};
+static const double grid_private_ns[] = {0, 100, 1000, 10000};
+#define GRID_CS (sizeof grid_cs_ns / sizeof grid_cs_ns[0])
+#define GRID_PRIVATE (sizeof grid_private_ns / sizeof grid_private_ns[0])
+#define ALL_WORKLOADS (1 + GRID_CS * GRID_PRIVATE)
+static struct workload all_workloads[ALL_WORKLOADS];
+
+/* The --quick subset: one cell from each corner of the grid that behaves
+ * differently (short and long sections, little and much private work). */
+static const char quick_workloads[] = "uncontended,cs0-pw0,cs100-pw1000,cs2000-pw100";
+
+static void build_grid(void)
+{
+    struct workload *w = all_workloads;
+    snprintf(w->name, sizeof w->name, "uncontended");
+    snprintf(w->description, sizeof w->description,
+             "one thread locks and unlocks its own lock, a second thread sleeps");
+    w->uncontended = true;
+    for (unsigned c = 0; c < GRID_CS; c++)
+        for (unsigned p = 0; p < GRID_PRIVATE; p++) {
+            w++;
+            snprintf(w->name, sizeof w->name, "cs%.0f-pw%.0f", grid_cs_ns[c], grid_private_ns[p]);
+            snprintf(w->description, sizeof w->description,
+                     "critical section ~%.0f ns on 1 to 8 shared lines; ~%.0f ns private work",
+                     grid_cs_ns[c], grid_private_ns[p]);
+            w->cs_lines = 1;
+            w->cs_extra_ns = grid_cs_ns[c];
+            w->private_ns = grid_private_ns[p];
+        }
+}
 
 _Static_assert(ALL_LOCKS <= MAX_LOCKS, "raise MAX_LOCKS");
 _Static_assert(ALL_WORKLOADS <= MAX_WORKLOADS, "raise MAX_WORKLOADS");
@@ -89,9 +100,10 @@ static const char usage[] =
     "charts from them.\n"
     "A run lasts --duration seconds, or longer when it has more threads than CPUs:\n"
     "long enough for each thread's share of the CPUs to come to --share ms.\n"
-    "Defaults: --duration 0.25 --share 30 --rounds 5 --threads 1,2,4,16,64, all locks\n"
-    "and workloads.  --quick (the CI smoke test): --duration 0.02 --share 0 --rounds 1\n"
-    "--threads 1,2,16.\n";
+    "Defaults: --duration 0.1 --share 5 --rounds 5 --threads 1,2,3,4,8,16,64, every lock\n"
+    "but fastmutex's variants, the whole grid.  --quick (the CI smoke test): --duration\n"
+    "0.02 --share 0 --rounds 3 --threads 1,2,16 and workloads %s.\n"
+    "A lock that never sleeps (a spinlock) runs only where the threads have a CPU each.\n";
 
 /* Reports bad usage in one line and exits with status 2. */
 static _Noreturn __attribute__((format(printf, 1, 2))) void bad_usage(const char *format, ...)
@@ -205,20 +217,24 @@ static void parse_options(int argc, char **argv, struct options *o)
         if (strcmp(argv[i], "--quick") == 0)
             quick = true;
 
-    o->duration = quick ? 0.02 : 0.25;
-    o->share = quick ? 0 : 0.030;
-    o->rounds = quick ? 1 : 5;
-    parse_thread_counts(o, quick ? "1,2,16" : "1,2,4,16,64");
+    o->duration = quick ? 0.02 : 0.1;
+    o->share = quick ? 0 : 0.005;
+    o->rounds = quick ? 3 : 5;
+    parse_thread_counts(o, quick ? "1,2,16" : "1,2,3,4,8,16,64");
     o->n_locks = 0;
     for (unsigned i = 0; i < ALL_LOCKS; i++)
-        if (lock_available(all_locks[i]))
-            o->locks[o->n_locks++] = all_locks[i];
-        else
+        if (!lock_available(all_locks[i]))
             fprintf(stderr, "fmx-bench: skipping %s: it cannot run on this machine\n",
                     all_locks[i]->name);
-    o->n_workloads = ALL_WORKLOADS;
-    for (unsigned i = 0; i < ALL_WORKLOADS; i++)
-        o->workloads[i] = &all_workloads[i];
+        else if (all_locks[i]->peer || all_locks[i] == &bench_lock_fastmutex)
+            o->locks[o->n_locks++] = all_locks[i];
+    if (quick) {
+        parse_workloads(o, quick_workloads);
+    } else {
+        o->n_workloads = ALL_WORKLOADS;
+        for (unsigned i = 0; i < ALL_WORKLOADS; i++)
+            o->workloads[i] = &all_workloads[i];
+    }
     o->out_dir = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -226,7 +242,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         if (strcmp(option, "--quick") == 0)
             continue;
         if (strcmp(option, "--help") == 0) {
-            fputs(usage, stdout);
+            printf(usage, quick_workloads);
             exit(0);
         }
         if (strcmp(option, "--list-locks") == 0) {
@@ -293,12 +309,26 @@ static void parse_options(int argc, char **argv, struct options *o)
  * lower index than 1 or 2 s did, by 0.05 to 0.2). */
 double run_seconds(const struct options *o, unsigned threads)
 {
-    /* The CPUs this process may run on (taskset may leave it fewer than
-     * the machine has). */
+    double fair = (double)threads * o->share / (double)allowed_cpus();
+    return fair > o->duration ? fair : o->duration;
+}
+
+unsigned allowed_cpus(void)
+{
+    /* taskset may leave the process fewer CPUs than the machine has. */
     cpu_set_t allowed;
     int cpus = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : 1;
-    double fair = (double)threads * o->share / (double)(cpus > 0 ? cpus : 1);
-    return fair > o->duration ? fair : o->duration;
+    return cpus > 0 ? (unsigned)cpus : 1u;
+}
+
+/* A spinlock's waiters never give their CPU away: with more threads than
+ * CPUs a preempted holder stalls them all, and every run of the earlier
+ * benchmark found it 30 to 300 times behind every sleeping lock there, its
+ * runs lasting seconds past their end.  It cannot be the strongest peer in
+ * such a cell, and would take most of the grid's time. */
+bool lock_runs_in(const struct bench_lock *lock, unsigned threads)
+{
+    return !lock->never_sleeps || threads <= allowed_cpus();
 }
 
 static FILE *open_output(const char *dir, const char *name)
@@ -321,14 +351,16 @@ static void close_output(FILE *f, const char *name)
 int main(int argc, char **argv)
 {
     struct options o;
+    build_grid();
     parse_options(argc, argv, &o);
 
-    FILE *csv = NULL, *machine = NULL, *runs_csv = NULL;
+    FILE *csv = NULL, *machine = NULL, *runs_csv = NULL, *verdicts = NULL;
     if (o.out_dir != NULL) {
         if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST)
             fail("cannot create %s: %s", o.out_dir, strerror(errno));
         csv = open_output(o.out_dir, "results.csv");
         runs_csv = open_output(o.out_dir, "runs.csv");
+        verdicts = open_output(o.out_dir, "verdicts.csv");
         write_runs_header(runs_csv);
         table_file = open_output(o.out_dir, "table.txt");
         machine = open_output(o.out_dir, "machine.txt");
@@ -364,6 +396,8 @@ int main(int argc, char **argv)
                 for (unsigned k = 0; k < o.n_locks; k++) {
                     unsigned l = (k + r) % o.n_locks;
                     struct run_metrics *m = &runs[l * o.rounds + r];
+                    if (!lock_runs_in(o.locks[l], threads))
+                        continue;
                     if (w->uncontended) {
                         run_uncontended(o.locks[l], o.duration, m);
                         m->line_ns = NAN;
@@ -380,13 +414,16 @@ int main(int argc, char **argv)
                         write_run(runs_csv, o.locks[l]->name, w, threads, r, m);
                 }
             for (unsigned l = 0; l < o.n_locks; l++) {
-                (*results)[wi][ti][l] = summarize(&runs[l * o.rounds], o.rounds);
+                if (lock_runs_in(o.locks[l], threads))
+                    (*results)[wi][ti][l] = summarize(&runs[l * o.rounds], o.rounds);
+                else
+                    (*results)[wi][ti][l] = (struct summary){.ran = false};
                 print_row(o.locks[l]->name, threads, w, &(*results)[wi][ti][l]);
             }
             print_comparison(&o, w, (*results)[wi][ti]);
         }
     }
-    print_goals(&o, *results);
+    print_verdicts(&o, *results, verdicts);
     char load[64];
     say("\nload average at the end: %s\n", load_average(load, sizeof load));
 
@@ -394,6 +431,7 @@ int main(int argc, char **argv)
         write_csv(csv, &o, *results);
         close_output(csv, "results.csv");
         close_output(runs_csv, "runs.csv");
+        close_output(verdicts, "verdicts.csv");
     }
     if (table_file != NULL)
         close_output(table_file, "table.txt");

@@ -3,7 +3,8 @@
 # contended workload, one line per lock: DIR/throughput.png (acquisitions per
 # second, error bars spanning the rounds' first to third quartile),
 # DIR/p99.png and DIR/maxwait.png (99th-percentile and longest wait), and
-# DIR/fairness.png (Jain's index).  DIR is what `fmx-bench --out DIR`
+# DIR/fairness.png (Jain's index); and DIR/heatmap.png (bench/heatmap.sh)
+# of every cell's verdict.  DIR is what `fmx-bench --out DIR`
 # wrote.  Needs gnuplot (Debian package gnuplot-nox).
 set -eu
 
@@ -80,3 +81,5 @@ draw p99.png "p99 wait, ns (median of rounds)" '($15 > 1 ? $15 : 1)' no log
 draw maxwait.png "max wait, ns (median of rounds)" '($16 > 1 ? $16 : 1)' no log
 draw fairness.png "Jain's index over per-thread acquisitions (median of rounds)" 11 no linear
 echo "plot.sh: wrote $dir/throughput.png, p99.png, maxwait.png and fairness.png"
+# The verdicts over the grid, from verdicts.csv.
+sh "$(dirname "$0")/heatmap.sh" "$dir"

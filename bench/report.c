@@ -1,5 +1,5 @@
-/* fmx-bench: medians over rounds, the table on stdout, the comparison with
- * the goals of issue 5, and the CSV.  Every number printed here is computed
+/* fmx-bench: medians over rounds, the table on stdout, and the CSV (the
+ * verdicts against the goals are in verdict.c).  Every number printed here is computed
  * from the runs of this program; nothing is typed in. */
 #include <gnu/libc-version.h>
 #include <math.h>
@@ -110,6 +110,7 @@ struct summary summarize(const struct run_metrics *runs, unsigned n)
     s.ops_max = ops[3];
     s.ns_min = ns[0];
     s.ns_max = ns[3];
+    s.ran = true;
     s.far_rounds = 0;
     for (unsigned i = 0; i < n; i++) {
         s.round_ops[i] = runs[i].ops_per_sec;
@@ -219,6 +220,11 @@ void print_row(const char *lock, unsigned threads, const struct workload *w,
                const struct summary *s)
 {
     const struct run_metrics *m = &s->median;
+    if (!s->ran) {
+        say("  %3u %-17s skipped: it never sleeps, and the threads outnumber the CPUs\n",
+            threads, lock);
+        return;
+    }
     if (w->uncontended) {
         say("  %-17s %12.2f  (%.2f-%.2f)\n", lock, m->ns_per_op, s->ns_min, s->ns_max);
         return;
@@ -259,7 +265,7 @@ static void find_peers(const struct options *o, const struct summary *by_lock, i
 {
     *best = *fairest = -1;
     for (unsigned l = 0; l < o->n_locks; l++) {
-        if ((int)l == me || !o->locks[l]->peer)
+        if ((int)l == me || !o->locks[l]->peer || !by_lock[l].ran)
             continue;
         const struct run_metrics *m = &by_lock[l].median;
         if (*best < 0 || m->ops_per_sec > by_lock[*best].median.ops_per_sec)
@@ -269,84 +275,6 @@ static void find_peers(const struct options *o, const struct summary *by_lock, i
             (m->jain == f->jain && m->wait_max_ns < f->wait_max_ns))
             *fairest = (int)l;
     }
-}
-
-/* Rounds in which the runs of both locks found the CPUs alike, both near or
- * both far: the same machine, as far as the probe can tell.  Fewer than
- * this, and no ratio. */
-#define MIN_PAIRED_ROUNDS 3
-
-static bool ran_far(const struct summary *s, unsigned round)
-{
-    return s->round_line_ns[round] > FAR_LINE_NS; /* NAN: not probed, not far */
-}
-
-/* fastmutex's throughput over a peer's, the median of the ratios of the
- * rounds in which both ran with the CPUs far apart (`far`) or both near (a
- * round runs every lock back to back, so its runs are paired); NAN with
- * too few such rounds.  *n gets their number. */
-static double paired_ratio(const struct summary *mine, const struct summary *peer,
-                           unsigned rounds, bool far, unsigned *n)
-{
-    double ratios[MAX_ROUNDS];
-    *n = 0;
-    for (unsigned r = 0; r < rounds; r++)
-        if (ran_far(mine, r) == far && ran_far(peer, r) == far)
-            ratios[(*n)++] = mine->round_ops[r] / peer->round_ops[r];
-    return *n >= MIN_PAIRED_ROUNDS ? median_of(ratios, *n, NULL) : NAN;
-}
-
-/* The median throughput of a lock's runs with the CPUs far apart (`far`)
- * or near; NAN if it had none. */
-static double median_ops(const struct summary *s, unsigned rounds, bool far)
-{
-    double ops[MAX_ROUNDS];
-    unsigned n = 0;
-    for (unsigned r = 0; r < rounds; r++)
-        if (ran_far(s, r) == far)
-            ops[n++] = s->round_ops[r];
-    return n > 0 ? median_of(ops, n, NULL) : NAN;
-}
-
-/* paired_ratio() against the strongest peer with the CPUs near (or far):
- * the one whose runs there have the highest median.  Choosing by the
- * ratios instead would favour whichever peer had a lucky round or two.
- * *peer gets its index (-1 if none), *n the paired rounds. */
-static double paired_ratio_to_best(const struct options *o, const struct summary *by_lock,
-                                   int me, bool far, int *peer, unsigned *n)
-{
-    double strongest = NAN;
-    *peer = -1;
-    *n = 0;
-    for (unsigned l = 0; l < o->n_locks; l++) {
-        if ((int)l == me || !o->locks[l]->peer)
-            continue;
-        double ops = median_ops(&by_lock[l], o->rounds, far);
-        if (!isnan(ops) && !(ops <= strongest)) {
-            strongest = ops;
-            *peer = (int)l;
-        }
-    }
-    if (*peer < 0)
-        return NAN;
-    double ratio = paired_ratio(&by_lock[me], &by_lock[*peer], o->rounds, far, n);
-    if (isnan(ratio))
-        *peer = -1;
-    return ratio;
-}
-
-/* "0.99x parking_lot (5)", or "-" without enough paired rounds. */
-static const char *paired_text(const struct options *o, const struct summary *by_lock, int me,
-                               bool far, char *buf, size_t size)
-{
-    int peer;
-    unsigned rounds;
-    double ratio = paired_ratio_to_best(o, by_lock, me, far, &peer, &rounds);
-    if (peer < 0)
-        snprintf(buf, size, "-");
-    else
-        snprintf(buf, size, "%.2fx %s (%u)", ratio, o->locks[peer]->name, rounds);
-    return buf;
 }
 
 void print_comparison(const struct options *o, const struct workload *w,
@@ -361,7 +289,7 @@ void print_comparison(const struct options *o, const struct workload *w,
         const char *separator = "";
         say("  => fastmutex takes");
         for (unsigned l = 0; l < o->n_locks; l++)
-            if ((int)l != me) {
+            if ((int)l != me && by_lock[l].ran) {
                 say("%s %.2fx %s", separator, mine->ns_per_op / by_lock[l].median.ns_per_op,
                     o->locks[l]->name);
                 separator = ",";
@@ -379,120 +307,8 @@ void print_comparison(const struct options *o, const struct workload *w,
         by_lock[fairest].median.jain, o->locks[fairest]->name,
         human_ns(mine->wait_max_ns, mine_max, sizeof mine_max),
         human_ns(by_lock[fairest].median.wait_max_ns, fair_max, sizeof fair_max));
-    unsigned far = 0;
-    for (unsigned l = 0; l < o->n_locks; l++)
-        far += by_lock[l].far_rounds;
-    char near_text[64], far_text[64];
-    say("     CPUs far apart in %u of %u runs (fastmutex: %u of %u); paired by round, against "
-        "the strongest peer: CPUs near %s, far %s\n",
-        far, o->n_locks * o->rounds, by_lock[me].far_rounds, o->rounds,
-        paired_text(o, by_lock, me, false, near_text, sizeof near_text),
-        paired_text(o, by_lock, me, true, far_text, sizeof far_text));
-}
-
-/* One line per workload and thread count, checked against the goals of
- * issue 5: throughput at least the best peer's, at least 1.5x pthread from 16
- * threads up, Jain's index at least 0.95, max wait no worse than the fairest
- * peer's; and, uncontended, within 5% of futex3 and faster than pthread. */
-void print_goals(const struct options *o, results_t results)
-{
-    int me = lock_index(o, "fastmutex"), futex3 = lock_index(o, "futex3"),
-        pthread = lock_index(o, "pthread");
-    if (me < 0 || o->n_locks < 2)
-        return;
-    unsigned cells = 0, faster = 0, ties = 0, pthread_cells = 0, pthread_met = 0, fair = 0;
-    unsigned wait_cells = 0, bounded = 0, near_cells = 0, near_met = 0;
-    say("\n== fastmutex against the goals of issue 5 (medians of this run) ==\n");
-    for (unsigned wi = 0; wi < o->n_workloads; wi++) {
-        const struct workload *w = o->workloads[wi];
-        if (!w->uncontended)
-            continue;
-        const struct run_metrics *mine = &results[wi][0][me].median;
-        say("uncontended: fastmutex %.2f ns/pair", mine->ns_per_op);
-        if (futex3 >= 0) {
-            double ratio = mine->ns_per_op / results[wi][0][futex3].median.ns_per_op;
-            say("; %.3fx futex3's time (goal <= 1.05: %s)", ratio, ratio <= 1.05 ? "met" : "NOT met");
-        }
-        if (pthread >= 0) {
-            double ratio = mine->ns_per_op / results[wi][0][pthread].median.ns_per_op;
-            say("; %.3fx pthread's (goal < 1: %s)", ratio, ratio < 1 ? "met" : "NOT met");
-        }
-        say("\n");
-    }
-    bool any_contended = false;
-    for (unsigned wi = 0; wi < o->n_workloads; wi++)
-        any_contended |= !o->workloads[wi]->uncontended;
-    if (any_contended)
-        say("%-15s %3s  %-29s %-12s %-11s %-43s %s\n", "workload", "thr",
-            "throughput vs best peer", "vs pthread", "jain>=0.95", "max wait vs the fairest peer",
-            "near rounds: vs strongest peer");
-    for (unsigned wi = 0; wi < o->n_workloads; wi++) {
-        const struct workload *w = o->workloads[wi];
-        if (w->uncontended)
-            continue;
-        for (unsigned ti = 0; ti < o->n_thread_counts; ti++) {
-            const struct summary *by_lock = results[wi][ti];
-            const struct run_metrics *mine = &by_lock[me].median;
-            unsigned threads = o->thread_counts[ti];
-            int best, fairest;
-            find_peers(o, by_lock, me, &best, &fairest);
-            double vs_best = mine->ops_per_sec / by_lock[best].median.ops_per_sec;
-            bool beats_best = vs_best >= 1.0;
-            /* Behind the best peer's median, but the middle halves of the
-             * rounds overlap: this run cannot tell the two apart. */
-            bool tie = !beats_best && by_lock[me].ops_q3 >= by_lock[best].ops_q1;
-            char best_text[48], pthread_text[24] = "-", fair_text[64], a[16], b[16];
-            snprintf(best_text, sizeof best_text, "%.3fx %s %s", vs_best, o->locks[best]->name,
-                     beats_best ? "ok" : tie ? "tie" : "LOSS");
-            cells++;
-            faster += beats_best;
-            ties += tie;
-            if (pthread >= 0) {
-                double vs_pthread = mine->ops_per_sec / by_lock[pthread].median.ops_per_sec;
-                bool counted = threads >= 16;
-                snprintf(pthread_text, sizeof pthread_text, "%.3fx%s", vs_pthread,
-                         !counted ? "" : vs_pthread >= 1.5 ? " ok" : " LOSS");
-                pthread_cells += counted;
-                pthread_met += counted && vs_pthread >= 1.5;
-            }
-            bool is_fair = mine->jain >= 0.95;
-            fair += is_fair;
-            /* One thread never waits for another: its "waits" are the
-             * machine's interruptions, so that cell is shown, not judged. */
-            bool is_bounded = mine->wait_max_ns <= by_lock[fairest].median.wait_max_ns;
-            bool judged = threads > 1;
-            wait_cells += judged;
-            bounded += judged && is_bounded;
-            snprintf(fair_text, sizeof fair_text, "%s vs %s (%s) %s",
-                     human_ns(mine->wait_max_ns, a, sizeof a),
-                     human_ns(by_lock[fairest].median.wait_max_ns, b, sizeof b),
-                     o->locks[fairest]->name, !judged ? "-" : is_bounded ? "ok" : "LOSS");
-            /* The same comparison paired by round, over the rounds in which
-             * the host kept the CPUs near (see probe.c). */
-            int near_peer;
-            unsigned near_rounds;
-            double near = paired_ratio_to_best(o, by_lock, me, false, &near_peer, &near_rounds);
-            char near_text[64] = "-";
-            if (near_peer >= 0) {
-                snprintf(near_text, sizeof near_text, "%.3fx %s (%u) %s", near,
-                         o->locks[near_peer]->name, near_rounds, near >= 1.0 ? "ok" : "LOSS");
-                near_cells++;
-                near_met += near >= 1.0;
-            }
-            say("%-15s %3u  %-29s %-12s %.3f %-5s %-43s %s\n", w->name, threads, best_text,
-                pthread_text, mine->jain, is_fair ? "ok" : "LOSS", fair_text, near_text);
-        }
-    }
-    if (cells > 0)
-        say("met: throughput >= best peer in %u of %u (and a tie, quartiles overlapping, in %u "
-            "more); "
-            ">= 1.5x pthread at 16+ threads in %u of %u; jain >= 0.95 in %u of %u; max wait <= "
-            "the fairest peer's in %u of %u (more than one thread)\n",
-            faster, cells, ties, pthread_met, pthread_cells, fair, cells, bounded, wait_cells);
-    if (near_cells > 0)
-        say("in rounds with the CPUs near (paired by round, at least %d rounds): throughput >= "
-            "the strongest peer in %u of %u\n",
-            MIN_PAIRED_ROUNDS, near_met, near_cells);
+    say("     CPUs far apart in %u of %u of fastmutex's runs\n", by_lock[me].far_rounds,
+        o->rounds);
 }
 
 /* ---- The CSV ------------------------------------------------------------- */
@@ -547,6 +363,8 @@ void write_csv(FILE *csv, const struct options *o, results_t results)
         for (unsigned l = 0; l < o->n_locks; l++)
             for (unsigned ti = 0; ti < thread_counts_of(o, w); ti++) {
                 const struct summary *s = &results[wi][ti][l];
+                if (!s->ran)
+                    continue;
                 fprintf(csv, "%s,%s,%u,%u", o->locks[l]->name, w->name,
                         thread_count_of(o, w, ti), o->rounds);
                 csv_number(csv, s->median.ops_per_sec, "%.0f");

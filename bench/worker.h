@@ -13,7 +13,9 @@
  * and optionally ADAPTER_CONTENTION (a function returning the lock's own
  * contention count as uint32_t), ADAPTER_AVAILABLE (a function returning
  * false when the lock cannot run here) and ADAPTER_NOT_A_PEER (a variant of
- * fastmutex, left out when fastmutex is compared with its peers).  Because the loops below call the
+ * fastmutex, left out when fastmutex is compared with its peers) and
+ * ADAPTER_NEVER_SLEEPS (a pure spinlock, run only where every thread has a
+ * CPU of its own).  Because the loops below call the
  * adapter functions directly, a lock whose fast path is in a header gets it
  * inlined into the loop, exactly as a program using that lock would.
  */
@@ -122,6 +124,9 @@ const struct bench_lock BENCH_PASTE(bench_lock_, ADAPTER_ID) = {
     .peer = false,
 #else
     .peer = true,
+#endif
+#ifdef ADAPTER_NEVER_SLEEPS
+    .never_sleeps = true,
 #endif
 #ifdef ADAPTER_AVAILABLE
     .available = ADAPTER_AVAILABLE,

@@ -13,8 +13,17 @@
 #ifndef FASTMUTEX_H
 #define FASTMUTEX_H
 
+/* The minimum: C11 (_Atomic, _Thread_local, _Static_assert) or C++11. */
+#if defined(__cplusplus) ? __cplusplus < 201103L \
+                         : (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L)
+#error "fastmutex.h needs C11 or later (-std=c11) or C++11 or later (-std=c++11)"
+#endif
+
+#ifndef __cplusplus
 #include <stdatomic.h>
 #include <stdbool.h>
+#endif
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -31,52 +40,128 @@ extern "C" {
 #define FAST_MUTEX_STATIC_ASSERT _Static_assert
 #endif
 
+/* How the shared words are spelled in each language (internal).  C++ has no
+ * _Atomic, and std::atomic<uint32_t> is not promised to have the layout of
+ * a C _Atomic uint32_t, so C++ sees plain 32-bit words and the inline
+ * functions reach them with the GCC/Clang __atomic builtins, which compile
+ * to the same instructions as C's atomics; the static assertions below hold
+ * the layout equal in both languages.  C keeps _Atomic so that the library
+ * cannot touch a word non-atomically by mistake (and Clang's __atomic
+ * builtins refuse _Atomic objects, hence the C11 generic functions there). */
+#ifdef __cplusplus
+#define FAST_MUTEX_ATOMIC_U32_ uint32_t
+#define FAST_MUTEX_THREAD_LOCAL_ __thread
+#define fast_mutex_cas_weak_(p, e, d, ok, fail) __atomic_compare_exchange_n(p, e, d, true, ok, fail)
+#define fast_mutex_cas_strong_(p, e, d, ok, fail) \
+    __atomic_compare_exchange_n(p, e, d, false, ok, fail)
+#define fast_mutex_load_(p, order) __atomic_load_n(p, order)
+#else
+#define FAST_MUTEX_ATOMIC_U32_ _Atomic uint32_t
+#define FAST_MUTEX_THREAD_LOCAL_ _Thread_local
+#define fast_mutex_cas_weak_(p, e, d, ok, fail) atomic_compare_exchange_weak_explicit(p, e, d, ok, fail)
+#define fast_mutex_cas_strong_(p, e, d, ok, fail) \
+    atomic_compare_exchange_strong_explicit(p, e, d, ok, fail)
+#define fast_mutex_load_(p, order) atomic_load_explicit(p, order)
+#endif
+
+/* ThreadSanitizer.  When the program including this header is built with
+ * -fsanitize=thread, the inline functions below tell TSan about every
+ * acquire, try, timed acquire and release through its mutex annotations
+ * (the functions live in the TSan runtime linked into such a program; the
+ * flag values are those of compiler-rt's <sanitizer/tsan_interface.h>).
+ * The library itself need not be instrumented: TSan then sees fastmutex as
+ * a mutex, orders the critical sections by it, and checks lock order.
+ * Otherwise the annotations compile to nothing. */
+#if defined(__SANITIZE_THREAD__)
+#define FAST_MUTEX_TSAN_ 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FAST_MUTEX_TSAN_ 1
+#endif
+#endif
+#ifdef FAST_MUTEX_TSAN_
+void __tsan_mutex_pre_lock(void *addr, unsigned flags);
+void __tsan_mutex_post_lock(void *addr, unsigned flags, int recursion);
+int __tsan_mutex_pre_unlock(void *addr, unsigned flags);
+void __tsan_mutex_post_unlock(void *addr, unsigned flags);
+#define FAST_MUTEX_TSAN_TRY_ (1u << 4)        /* __tsan_mutex_try_lock */
+#define FAST_MUTEX_TSAN_TRY_FAILED_ (1u << 5) /* __tsan_mutex_try_lock_failed */
+#define fast_mutex_tsan_pre_lock_(m, flags) __tsan_mutex_pre_lock((void *)(m), flags)
+#define fast_mutex_tsan_post_lock_(m, flags) __tsan_mutex_post_lock((void *)(m), flags, 0)
+#define fast_mutex_tsan_pre_unlock_(m) (void)__tsan_mutex_pre_unlock((void *)(m), 0)
+#define fast_mutex_tsan_post_unlock_(m) __tsan_mutex_post_unlock((void *)(m), 0)
+#else
+#define FAST_MUTEX_TSAN_TRY_ 0u
+#define FAST_MUTEX_TSAN_TRY_FAILED_ 0u
+#define fast_mutex_tsan_pre_lock_(m, flags) ((void)0)
+#define fast_mutex_tsan_post_lock_(m, flags) ((void)0)
+#define fast_mutex_tsan_pre_unlock_(m) ((void)0)
+#define fast_mutex_tsan_post_unlock_(m) ((void)0)
+#endif
+
 /* The lock word.  Bits 0..21 hold the owner's kernel thread id (Linux never
- * hands out ids of 2^22 or more), 0 when the mutex is free.  Two flags sit
- * above it; they change only with the queue lock held, while the owner bits
- * change by compare-and-swap at any time:
+ * hands out ids of 2^22 or more), 0 when the mutex is free.  The owner bits
+ * change by compare-and-swap at any time.  Two flags sit above them:
  *
  *   WAITERS  the waiter queue is not empty; release must take the slow path
- *            and may have to wake somebody.
+ *            and may have to wake somebody.  Set and cleared only with the
+ *            queue lock held.
  *   WOKEN    a waiter has been taken off the queue and woken, and is on its
- *            way to retry; releases need not wake another one.  Cleared by
- *            that waiter when it gets the lock or queues up again.
+ *            way to retry; releases need not wake another one.  Set by a
+ *            release with the queue lock held; cleared by that waiter, in
+ *            the same compare-and-swap that takes the lock, or with the
+ *            queue lock held when it queues up again or gives up.
+ *   TRYING   a fast_mutex_try_acquire() found the mutex held by another
+ *            thread.  Set by that call, by compare-and-swap while the
+ *            mutex is held; cleared by the holder's release, which then
+ *            waits a moment for another thread to take the mutex before it
+ *            returns: without it a thread that releases and at once
+ *            retakes the mutex leaves it free for a few nanoseconds only,
+ *            and a try_acquire loop on another CPU may fail for thousands
+ *            of its cycles.
  *
  * A waiter that has waited longer than the handoff bound is not woken to
  * compete: release writes its thread id into the word directly, so the lock
  * passes to it without ever being free.
  *
- * The inline fast paths take a free mutex whatever its flags, keeping them
- * (fast_mutex_take_()), and while WOKEN is set release clears only the
- * owner bits (fast_mutex_release_woken_()), but for the one release in 32
- * that asks the slow path whether that waiter is late.  WAITERS alone sends
- * release to the slow path, which wakes the next waiter. */
+ * The inline acquire takes a free mutex whatever its flags and keeps them
+ * (fast_mutex_take_()), so that its own release acts on them.  The inline
+ * release is one compare-and-swap from our id to 0; any flag sends it to
+ * the slow path. */
 #define FAST_MUTEX_OWNER_MASK 0x003fffffu
 #define FAST_MUTEX_WAITERS 0x00400000u
 #define FAST_MUTEX_WOKEN 0x00800000u
+#define FAST_MUTEX_TRYING 0x01000000u
 
 /* `queue` value that marks a mutex made by fast_mutex_init_shared(). */
 #define FAST_MUTEX_SHARED_QUEUE 0xffffffffu
 
 typedef struct fast_mutex {
-    _Atomic uint32_t word;       /* owner tid | flags, see above */
-    _Atomic uint32_t contention; /* how many acquires had to sleep */
-    _Atomic uint32_t queue;      /* oldest waiter's registry slot + 1; 0 none */
-    _Atomic uint32_t queue_lock; /* 0 free, 1 held, 2 held with sleepers */
+    FAST_MUTEX_ATOMIC_U32_ word;       /* owner tid | flags, see above */
+    FAST_MUTEX_ATOMIC_U32_ contention; /* how many acquires had to sleep */
+    FAST_MUTEX_ATOMIC_U32_ queue;      /* queued waiters << 16 | oldest's registry slot + 1 */
+    FAST_MUTEX_ATOMIC_U32_ queue_lock; /* 0 free, 1 held, 2 held with sleepers */
 } fast_mutex_t;
 
-FAST_MUTEX_STATIC_ASSERT(sizeof(fast_mutex_t) <= 16, "fast_mutex_t must stay small");
+/* The same layout in C and C++, so that both may share a mutex. */
+FAST_MUTEX_STATIC_ASSERT(sizeof(fast_mutex_t) == 16, "fast_mutex_t must stay small");
+FAST_MUTEX_STATIC_ASSERT(__alignof__(fast_mutex_t) == 4, "fast_mutex_t is 4-byte aligned");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, word) == 0, "word comes first");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, contention) == 4, "contention at 4");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, queue) == 8, "queue at 8");
+FAST_MUTEX_STATIC_ASSERT(offsetof(fast_mutex_t, queue_lock) == 12, "queue_lock at 12");
 
 /* A free, process-private mutex, for static and automatic storage. */
 #define FAST_MUTEX_INITIALIZER {0, 0, 0, 0}
 
-/* The calling thread's kernel id, cached per thread (internal). */
-extern FAST_MUTEX_API _Thread_local uint32_t fast_mutex_self_tid_;
+/* The calling thread's kernel id, cached per thread (internal).  0 until
+ * the thread's first call into the library, and 0 for good while a
+ * diagnostic that must see every acquire and release is on (the lock-order
+ * verifier, the profile, the trace, Valgrind): the inline functions below
+ * take the slow path whenever it is 0, so that switch costs them no
+ * instruction of their own. */
+extern FAST_MUTEX_API FAST_MUTEX_THREAD_LOCAL_ uint32_t fast_mutex_self_tid_;
 FAST_MUTEX_API uint32_t fast_mutex_self_tid_init_(void);
-
-/* How many releases the calling thread made while a woken waiter was on
- * its way (internal: fast_mutex_release_woken_()). */
-extern FAST_MUTEX_API _Thread_local uint32_t fast_mutex_woken_releases_;
 
 /* Slow paths, called only from the inline functions below (internal).
  * fast_mutex_acquire_slow_ returns 0, or ETIMEDOUT / EDEADLK for a deadline. */
@@ -84,6 +169,11 @@ FAST_MUTEX_API __attribute__((cold, noinline)) int
 fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline);
 FAST_MUTEX_API __attribute__((cold, noinline)) void
 fast_mutex_release_slow_(fast_mutex_t *m);
+/* The rest of fast_mutex_try_acquire() (internal): with the thread id not
+ * cached (see fast_mutex_self_tid_) tries to take *m itself; otherwise, or
+ * if *m is held, marks it as wanted by a try_acquire (TRYING) and returns
+ * false. */
+FAST_MUTEX_API __attribute__((cold, noinline)) bool fast_mutex_try_failed_(fast_mutex_t *m);
 
 FAST_MUTEX_INLINE uint32_t fast_mutex_self_(void)
 {
@@ -99,8 +189,8 @@ FAST_MUTEX_INLINE bool fast_mutex_take_free_(fast_mutex_t *m, uint32_t word, uin
 {
     while ((word & FAST_MUTEX_OWNER_MASK) == 0)
         /* Acquire: pairs with the release that freed the lock. */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word, (word | self) & ~clear,
-                                                  memory_order_acquire, memory_order_relaxed))
+        if (fast_mutex_cas_weak_(&m->word, &word, (word | self) & ~clear, __ATOMIC_ACQUIRE,
+                                 __ATOMIC_RELAXED))
             return true;
     return false;
 }
@@ -109,41 +199,20 @@ FAST_MUTEX_INLINE bool fast_mutex_take_free_(fast_mutex_t *m, uint32_t word, uin
  * false at once if it is held (internal).  Free means no owner: the word
  * may carry flags, from a release that has just woken a waiter or with
  * others queued.  Such a mutex is taken all the same, keeping the flags for
- * our own release to act on, as a barging acquire does, and without the
- * slow path's call: under contention a woken waiter is often on its way
- * (at 16 threads in bench/'s short-constant, at 29% of all releases). */
+ * our own release to act on, as a barging acquire does, without a call
+ * into the library. */
 FAST_MUTEX_INLINE bool fast_mutex_take_(fast_mutex_t *m)
 {
     uint32_t expected = 0;
-    uint32_t self = fast_mutex_self_();
+    uint32_t self = fast_mutex_self_tid_;
+    if (self == 0)
+        return false; /* first call of the thread, or a diagnostic is on */
     /* Acquire ordering: the critical section may not start before the lock
      * is ours.  Pairs with the release in fast_mutex_release() or in the
      * slow paths. */
-    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, self, memory_order_acquire,
-                                                memory_order_relaxed))
+    if (fast_mutex_cas_strong_(&m->word, &expected, self, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return true;
     return fast_mutex_take_free_(m, expected, self, 0);
-}
-
-/* Lets go of *m, which the caller `self` holds, while a woken waiter is on
- * its way: no wake is due, so the flags stay as they are.  `word` was just
- * read from *m.  Under contention that waiter often waits a while for a
- * CPU, and most releases meanwhile come here: through the slow path's call
- * they held the lock a few nanoseconds longer each (see "While a woken
- * waiter is on its way" in doc/design.md).  Returns false, the lock still
- * held, when the word no longer shows WOKEN and us, and at one call in 32,
- * for the slow path to ask whether that waiter is late (internal:
- * fast_mutex_release()). */
-FAST_MUTEX_INLINE bool fast_mutex_release_woken_(fast_mutex_t *m, uint32_t word, uint32_t self)
-{
-    if ((++fast_mutex_woken_releases_ & 31) == 0)
-        return false;
-    while ((word & FAST_MUTEX_WOKEN) && (word & FAST_MUTEX_OWNER_MASK) == self)
-        /* Release ordering, as in fast_mutex_release(). */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word, word & ~FAST_MUTEX_OWNER_MASK,
-                                                  memory_order_release, memory_order_relaxed))
-            return true;
-    return false;
 }
 
 /* Makes *m a free, process-private mutex.  Equivalent to
@@ -164,15 +233,23 @@ FAST_MUTEX_API void fast_mutex_destroy(fast_mutex_t *m);
  * thread, the mutex and the call site, and the process aborts. */
 FAST_MUTEX_INLINE void fast_mutex_acquire(fast_mutex_t *m)
 {
+    fast_mutex_tsan_pre_lock_(m, 0);
     if (!fast_mutex_take_(m))
         (void)fast_mutex_acquire_slow_(m, NULL);
+    fast_mutex_tsan_post_lock_(m, 0);
 }
 
 /* Takes *m if it is free and returns true; returns false at once otherwise,
- * also when the calling thread already holds it.  Never blocks. */
+ * also when the calling thread already holds it.  Never blocks.  A failed
+ * call makes the holder's next release wait a moment (about a microsecond)
+ * for another thread to take *m, so that a loop of tries gets in soon even
+ * when the holder retakes *m right after each release. */
 FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
 {
-    return fast_mutex_take_(m);
+    fast_mutex_tsan_pre_lock_(m, FAST_MUTEX_TSAN_TRY_);
+    bool taken = fast_mutex_take_(m) || fast_mutex_try_failed_(m);
+    fast_mutex_tsan_post_lock_(m, FAST_MUTEX_TSAN_TRY_ | (taken ? 0u : FAST_MUTEX_TSAN_TRY_FAILED_));
+    return taken;
 }
 
 /* Like fast_mutex_acquire(), but gives up at `deadline`, an absolute
@@ -184,9 +261,12 @@ FAST_MUTEX_INLINE bool fast_mutex_try_acquire(fast_mutex_t *m)
  * to count in 64-bit nanoseconds (past the year 2554) never passes. */
 FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct timespec *deadline)
 {
-    if (fast_mutex_take_(m))
-        return 0;
-    return fast_mutex_acquire_slow_(m, deadline);
+    /* To TSan a timed acquire is a try: it may fail. */
+    fast_mutex_tsan_pre_lock_(m, FAST_MUTEX_TSAN_TRY_);
+    int result = fast_mutex_take_(m) ? 0 : fast_mutex_acquire_slow_(m, deadline);
+    fast_mutex_tsan_post_lock_(m, FAST_MUTEX_TSAN_TRY_ |
+                                      (result == 0 ? 0u : FAST_MUTEX_TSAN_TRY_FAILED_));
+    return result;
 }
 
 /* Lets go of *m.  Requires that the calling thread hold *m: a release by
@@ -196,26 +276,23 @@ FAST_MUTEX_INLINE int fast_mutex_acquire_until(fast_mutex_t *m, const struct tim
  * release could still be running; destroy after joining is always safe. */
 FAST_MUTEX_INLINE void fast_mutex_release(fast_mutex_t *m)
 {
-    uint32_t self = fast_mutex_self_();
-    uint32_t expected = self;
+    fast_mutex_tsan_pre_unlock_(m);
+    uint32_t expected = fast_mutex_self_tid_;
     /* Release ordering: the critical section's writes are visible to the
      * next holder.  Pairs with the acquire CAS in fast_mutex_acquire().
-     * One compare-and-swap fetches the line once; a load and then an
-     * exchange, faster alone, fetched it twice when a waiter had written
-     * it meanwhile (doc/design.md, "Release"). */
-    if (atomic_compare_exchange_strong_explicit(&m->word, &expected, 0, memory_order_release,
-                                                memory_order_relaxed))
-        return;
-    if ((expected & FAST_MUTEX_WOKEN) && fast_mutex_release_woken_(m, expected, self))
-        return;
-    fast_mutex_release_slow_(m);
+     * A compare-and-swap rather than a load and an exchange: it fetches
+     * the line once. */
+    if (expected == 0 ||
+        !fast_mutex_cas_strong_(&m->word, &expected, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        fast_mutex_release_slow_(m);
+    fast_mutex_tsan_post_unlock_(m);
 }
 
 /* The kernel thread id of the thread holding *m, 0 when it is free.  A
  * snapshot: by the time it returns another thread may hold *m. */
 FAST_MUTEX_INLINE pid_t fast_mutex_owner(const fast_mutex_t *m)
 {
-    return (pid_t)(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed) &
+    return (pid_t)(fast_mutex_load_(&((fast_mutex_t *)m)->word, __ATOMIC_RELAXED) &
                    FAST_MUTEX_OWNER_MASK);
 }
 
@@ -224,7 +301,7 @@ FAST_MUTEX_INLINE pid_t fast_mutex_owner(const fast_mutex_t *m)
  * the waits on its event.  Wraps around at 2^32. */
 FAST_MUTEX_INLINE uint32_t fast_mutex_contention(const fast_mutex_t *m)
 {
-    return atomic_load_explicit(&((fast_mutex_t *)m)->contention, memory_order_relaxed);
+    return fast_mutex_load_(&((fast_mutex_t *)m)->contention, __ATOMIC_RELAXED);
 }
 
 /* Gives *m a name (at most 31 bytes are kept) that fmx, the misuse and the

@@ -3,9 +3,9 @@
 # benchmark, when any is missing.  Run as root (or with sudo available).
 set -eu
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev libcmocka-dev
-  libdw-dev libelf-dev zlib1g-dev elfutils gdb procps libnsync-dev libck-dev libabsl-dev g++
+  libdw-dev libelf-dev zlib1g-dev elfutils gdb libgtest-dev procps libnsync-dev libck-dev libabsl-dev g++
   gnuplot-nox cargo rustc librust-parking-lot-dev spin python3 groff-base binutils
-  util-linux"
+  util-linux valgrind"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -3,8 +3,10 @@
 #ifndef FASTMUTEX_INTERNAL_H
 #define FASTMUTEX_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "fastmutex.h"
@@ -29,17 +31,63 @@ FMX_HIDDEN bool fmx_timespec_valid(const struct timespec *ts);
 FMX_HIDDEN uint64_t fmx_timespec_ns(const struct timespec *ts);
 FMX_HIDDEN struct timespec fmx_ns_timespec(uint64_t ns);
 
+/* CLOCK_MONOTONIC in microseconds, low 32 bits: wraps after 71 minutes,
+ * and differences stay right for any span shorter than that. */
+static inline uint32_t fmx_now_us(void)
+{
+    return (uint32_t)(fmx_now_ns() / 1000u);
+}
+
+/* One pause of a spin loop: lets the other hyperthread run and keeps the
+ * loop from flooding the memory system with loads. */
+static inline void fmx_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint32_t fmx_owner_of(uint32_t word)
+{
+    return word & FAST_MUTEX_OWNER_MASK;
+}
+
+/* Whether m was made by fast_mutex_init_shared(): its waiters sleep on the
+ * lock word, it has no queue. */
+static inline bool fmx_is_shared(const fast_mutex_t *m)
+{
+    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) ==
+           FAST_MUTEX_SHARED_QUEUE;
+}
+
 /* registry.c: the calling thread's record, claimed on first use and given
  * back when the thread exits.  Without a memfd the registry falls back to
  * private memory that only this process sees.  NULL when all
  * FMX_REGISTRY_THREADS records belong to live threads. */
 FMX_HIDDEN struct fmx_record *fmx_self_record(void);
-/* Record by queue link (slot + 1); NULL for 0. */
-FMX_HIDDEN struct fmx_record *fmx_record_at(uint32_t link);
-FMX_HIDDEN uint32_t fmx_record_link(const struct fmx_record *rec);
+/* The registry's records once it exists (registry.c), NULL before. */
+extern FMX_HIDDEN struct fmx_record *_Atomic fmx_records_;
+/* Record by queue link (slot + 1); NULL for 0.  Links exist only once
+ * records do, so the registry is there.  Acquire: the registry is mapped
+ * before its pointer is published (pairs with get_registry()). */
+/* Reports a queue link past the records (the shared memfd was written by
+ * something else) and aborts: links are never followed out of the mapping. */
+FMX_HIDDEN _Noreturn void fmx_corrupt_link(uint32_t link) __attribute__((cold));
+static inline struct fmx_record *fmx_record_at(uint32_t link)
+{
+    if (__builtin_expect(link > FMX_REGISTRY_THREADS, 0))
+        fmx_corrupt_link(link);
+    return link == 0 ? NULL : &atomic_load_explicit(&fmx_records_, memory_order_acquire)[link - 1];
+}
+static inline uint32_t fmx_record_link(const struct fmx_record *rec)
+{
+    return (uint32_t)(rec - atomic_load_explicit(&fmx_records_, memory_order_acquire)) + 1;
+}
 /* Notes in `rec` (the caller's own) the CPU it runs on, from
- * sched_getcpu() (negative: unknown), for spinners that hold it as a hint
- * (see spin_acquire() in fastmutex.c). */
+ * sched_getcpu() (negative: unknown), for tools and for spinners that
+ * hold it as a hint. */
 FMX_HIDDEN void fmx_note_cpu(struct fmx_record *rec, int cpu);
 /* The calling thread's record if it has one (never claims one). */
 FMX_HIDDEN struct fmx_record *fmx_own_record(void);
@@ -80,6 +128,27 @@ FMX_HIDDEN void fmx_symbols_close(struct fmx_symbols *syms);
 FMX_HIDDEN bool fmx_symbols_site(struct fmx_symbols *syms, const void *site, char *buf, size_t size);
 
 /* report.c */
+/* A report being written: built in one buffer, delivered in one piece. */
+#define FMX_REPORT_SIZE 4096
+struct fmx_symbols;
+struct fmx_report {
+    char text[FMX_REPORT_SIZE];
+    size_t len;
+    struct fmx_symbols *syms; /* opened at the first call site, NULL before */
+    bool syms_tried;
+};
+FMX_HIDDEN void fmx_report_add(struct fmx_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "function+0xoff (address)" for a code address. */
+FMX_HIDDEN void fmx_report_add_site(struct fmx_report *r, const void *site);
+/* "mutex ADDRESS (NAME)". */
+FMX_HIDDEN void fmx_report_add_mutex(struct fmx_report *r, const void *m);
+/* Delivers a lock-order report as FASTMUTEX_ON_DEADLOCK says (report,
+ * abort, or ignore: then it is not delivered and the result is false). */
+FMX_HIDDEN bool fmx_report_order_problem(struct fmx_report *r);
+FMX_HIDDEN bool fmx_on_deadlock_abort(void);
+/* Delivers a report that never aborts. */
+FMX_HIDDEN void fmx_report_note(struct fmx_report *r);
 /* A misuse report: names the check, the calling thread, the mutex and the
  * call site, then aborts (after the report hook, if one is set). */
 FMX_HIDDEN _Noreturn void fmx_misuse(const char *check, const void *mutex, const void *site,
@@ -113,10 +182,101 @@ FMX_HIDDEN bool fmx_parse_number(const char *text, uint64_t min, uint64_t max, u
 /* The index of `text` in words[count], -1 when it is none of them. */
 FMX_HIDDEN int fmx_parse_word(const char *text, const char *const *words, int count);
 
+/* queue.c: the FIFO of waiter records of a process-private mutex, and the
+ * queue lock that guards it and the word's flag bits (contract there). */
+FMX_HIDDEN void fmx_queue_lock(fast_mutex_t *m);
+FMX_HIDDEN void fmx_queue_unlock(fast_mutex_t *m);
+/* The oldest waiter, NULL when none.  Queue lock held, or a hint. */
+FMX_HIDDEN struct fmx_record *fmx_queue_head(const fast_mutex_t *m);
+/* How many waiters are queued.  Queue lock held, or a hint. */
+FMX_HIDDEN uint32_t fmx_queue_length(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_enqueue(fast_mutex_t *m, struct fmx_record *rec, bool at_front);
+FMX_HIDDEN bool fmx_dequeue(fast_mutex_t *m, struct fmx_record *rec);
+FMX_HIDDEN uint32_t fmx_first_in_line_for_us(const struct fmx_record *head);
+
+/* policy.c: every decision about time (contract there). */
+FMX_HIDDEN bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear);
+FMX_HIDDEN bool fmx_policy_hand_off(const struct fmx_record *head);
+FMX_HIDDEN bool fmx_policy_woken_is_late(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_policy_make_way(const fast_mutex_t *m);
+/* Whether fmx_policy_spin() parks at once when threads outnumber CPUs
+ * (default on); off only in the benchmark's paired A/B adapter. */
+extern FMX_HIDDEN bool fmx_policy_crowd_rule;
+FMX_HIDDEN void fmx_set_crowd_rule(bool on);
+
+/* watch.c: the diagnostics that see every acquire and release
+ * (FASTMUTEX_VERIFY, FASTMUTEX_STATS, FASTMUTEX_TRACE, Valgrind), each
+ * switched on by the environment, read once.  While any is on, the thread
+ * id cache of the inline functions stays 0 and every call comes here. */
+FMX_HIDDEN bool fmx_watching(void);
+/* m was made at `site` (fast_mutex_init, ExInitializeFastMutex). */
+FMX_HIDDEN void fmx_watch_init(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_watch_destroy(const fast_mutex_t *m);
+/* The calling thread is about to take m, blocking if it must. */
+FMX_HIDDEN void fmx_watch_before_wait(const fast_mutex_t *m, const void *site);
+/* The calling thread took m at `site`, waiting from `wait_start_ns` (0:
+ * it did not wait); `try` for fast_mutex_try_acquire. */
+FMX_HIDDEN void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try,
+                                   uint64_t wait_start_ns);
+/* A timed acquire gave up. */
+FMX_HIDDEN void fmx_watch_gave_up(const fast_mutex_t *m);
+/* The calling thread is about to let go of m, and has let go of it. */
+FMX_HIDDEN void fmx_watch_release(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_watch_released(const fast_mutex_t *m);
+
+/* verify.c: the lock-order verifier (FASTMUTEX_VERIFY=order). */
+FMX_HIDDEN void fmx_verify_init(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_verify_destroy(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_verify_before_wait(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try);
+FMX_HIDDEN void fmx_verify_release(const fast_mutex_t *m);
+
+/* stats.c: the contention profile (FASTMUTEX_STATS=FILE).  Setup takes
+ * the variable's value; false when it is unset or empty. */
+FMX_HIDDEN bool fmx_stats_setup(const char *path);
+/* m was taken at `site` after `wait_ns` (waited: it had to wait at all). */
+FMX_HIDDEN void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns,
+                                   bool waited);
+/* m, taken at `site`, was held `hold_ns`. */
+FMX_HIDDEN void fmx_stats_released(const fast_mutex_t *m, const void *site, uint64_t hold_ns);
+
+/* The library's one JSON string writer (stats.c): s in quotes, with
+ * quotes, backslashes and control bytes escaped. */
+FMX_HIDDEN void fmx_json_string(FILE *f, const char *s);
+/* "function+0xoff (address)" for a code address, into buf. */
+FMX_HIDDEN void fmx_site_text(const void *site, char *buf, size_t size);
+
+/* trace.c: the timeline (FASTMUTEX_TRACE=FILE), Chrome trace event JSON. */
+FMX_HIDDEN bool fmx_trace_setup(const char *path);
+/* One span of the calling thread: a wait for m, or a hold of it, taken at
+ * `site`, from start_ns for dur_ns. */
+FMX_HIDDEN void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *site,
+                               uint64_t start_ns, uint64_t dur_ns);
+/* Writes what the trace holds (at exit, and before an abort). */
+FMX_HIDDEN void fmx_trace_flush(void);
+
+/* helgrind.c, drd.c: Valgrind's client requests, while under Valgrind. */
+FMX_HIDDEN void fmx_helgrind_seen(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_pre_lock(const fast_mutex_t *m, bool try);
+FMX_HIDDEN void fmx_helgrind_post_lock(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_pre_unlock(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_post_unlock(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_helgrind_destroy(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_seen(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_acquired(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_release(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_destroy(const fast_mutex_t *m);
+
 /* fastmutex.c: the slow path with its call site and, for a FAST_MUTEX,
  * the address of the FAST_MUTEX around m (NULL otherwise). */
 FMX_HIDDEN int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site,
                            const void *outer);
+/* Takes m now if it is free (with what the inline fast path does, and
+ * what it leaves to the library while the thread id is not cached);
+ * false if it is held.  For the compat layer's own acquire. */
+FMX_HIDDEN bool fmx_take_now(fast_mutex_t *m, const void *site);
+/* fast_mutex_init() for a mutex made at `site`. */
+FMX_HIDDEN void fmx_init_at(fast_mutex_t *m, const void *site);
 /* Reports, if the caller does not hold m, the release that is misuse. */
 FMX_HIDDEN void fmx_check_release(const fast_mutex_t *m, const void *site);
 

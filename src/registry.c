@@ -15,7 +15,6 @@
 #include "internal.h"
 
 _Thread_local uint32_t fast_mutex_self_tid_;
-_Thread_local uint32_t fast_mutex_woken_releases_;
 
 /* The calling thread's record, claimed by fmx_self_record(). */
 static _Thread_local struct fmx_record *self_record;
@@ -29,6 +28,9 @@ static _Thread_local struct fmx_record *self_record;
 static _Atomic uint32_t link_of_tid[TID_TABLE_SIZE];
 
 static struct fmx_registry *_Atomic registry;
+/* The registry's records, published with it, for the inline accessors
+ * fmx_record_at() and fmx_record_link() in internal.h. */
+struct fmx_record *_Atomic fmx_records_;
 /* The memfd behind the registry, -1 with none, and which file it is: the
  * application may close the number and reuse it for a file of its own, so
  * the number alone does not prove that the file is still ours. */
@@ -48,10 +50,18 @@ static pthread_key_t record_key;
  * none are. */
 static _Atomic uint32_t names_set;
 
+/* The thread id, cached here for the library itself: the public cache
+ * stays 0 while fmx_watching(), to keep the inline functions on the slow
+ * path. */
+static _Thread_local uint32_t own_tid;
+
 uint32_t fast_mutex_self_tid_init_(void)
 {
-    fast_mutex_self_tid_ = (uint32_t)gettid();
-    return fast_mutex_self_tid_;
+    if (own_tid == 0)
+        own_tid = (uint32_t)gettid();
+    if (!fmx_watching())
+        fast_mutex_self_tid_ = own_tid;
+    return own_tid;
 }
 
 /* Where records and names lie: from the layout compiled in, never from the
@@ -183,6 +193,7 @@ static void give_back_record(void *rec_ptr)
 static void after_fork_in_child(void)
 {
     fast_mutex_self_tid_ = 0;
+    own_tid = 0;
     self_record = NULL;
     memset(link_of_tid, 0, sizeof link_of_tid);
     /* The record belonged to the parent's registry: nothing to give back. */
@@ -191,6 +202,7 @@ static void after_fork_in_child(void)
     struct fmx_registry *old = atomic_load_explicit(&registry, memory_order_relaxed);
     int old_fd = registry_fd;
     atomic_store_explicit(&registry, NULL, memory_order_relaxed);
+    atomic_store_explicit(&fmx_records_, NULL, memory_order_relaxed);
     registry_fd = -1;
     if (old == NULL)
         return;
@@ -225,6 +237,8 @@ static struct fmx_registry *get_registry(void)
     reg = atomic_load_explicit(&registry, memory_order_relaxed);
     if (reg == NULL) {
         reg = map_registry();
+        /* Release, both: pair with the acquire loads of the pointers. */
+        atomic_store_explicit(&fmx_records_, records(reg), memory_order_release);
         atomic_store_explicit(&registry, reg, memory_order_release);
     }
     pthread_mutex_unlock(&registry_lock);
@@ -324,24 +338,12 @@ struct fmx_record *fmx_record_of(int32_t tid)
     return rec != NULL && FMX_RECORD_LOAD(rec->tid) == tid ? rec : NULL;
 }
 
-struct fmx_record *fmx_record_at(uint32_t link)
+_Noreturn void fmx_corrupt_link(uint32_t link)
 {
-    /* Queue links live in the records, in the shared memfd that anything
-     * able to open it may write: one out of range is reported, never
-     * followed out of the mapping. */
-    if (link > FMX_REGISTRY_THREADS)
-        fmx_misuse("corrupt waiter registry", NULL, __builtin_return_address(0),
-                   "a queue link reads %u, past the %u records: something wrote into the "
-                   "fastmutex-registry memfd",
-                   link, FMX_REGISTRY_THREADS);
-    /* Links exist only once records do, so the registry is there. */
-    return link == 0 ? NULL : &records(atomic_load_explicit(&registry, memory_order_acquire))[link - 1];
-}
-
-uint32_t fmx_record_link(const struct fmx_record *rec)
-{
-    struct fmx_registry *reg = atomic_load_explicit(&registry, memory_order_acquire);
-    return (uint32_t)(rec - records(reg)) + 1;
+    fmx_misuse("corrupt waiter registry", NULL, __builtin_return_address(0),
+               "a queue link reads %u, past the %u records: something wrote into the "
+               "fastmutex-registry memfd",
+               link, FMX_REGISTRY_THREADS);
 }
 
 struct fmx_record *fmx_waiting_record(int32_t tid)

@@ -18,18 +18,10 @@
 
 #include "internal.h"
 
-#define REPORT_SIZE 4096
 #define MAX_CYCLE 64
 
-struct report {
-    char text[REPORT_SIZE];
-    size_t len;
-    struct fmx_symbols *syms; /* opened at the first call site, NULL before */
-    bool syms_tried;
-};
-
-static void add(struct report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct report *r, const char *fmt, ...)
+static void add(struct fmx_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct fmx_report *r, const char *fmt, ...)
 {
     if (r->len >= sizeof r->text - 1)
         return;
@@ -65,21 +57,23 @@ fast_mutex_report_hook_t fast_mutex_set_report_hook(fast_mutex_report_hook_t hoo
 
 /* A fatal report stamps the registry before the hook runs: a hook may end
  * the process itself, and the stamp must be in its core either way. */
-static void deliver(struct report *r, bool fatal)
+static void deliver(struct fmx_report *r, bool fatal)
 {
     fmx_symbols_close(r->syms);
     r->syms = NULL;
     if (fatal)
         fmx_registry_stamp();
     atomic_load(&report_hook)(r->text, fatal);
-    if (fatal)
+    if (fatal) {
+        fmx_trace_flush(); /* the timeline up to the abort */
         abort();
+    }
 }
 
 /* "function+0xoff file:line (address)" for a return address, as fmx
  * shows it (symbols.c); without libdwfl's help, "function+0xoff" or
  * "module+0xoff" as far as the dynamic symbol table tells. */
-static void add_site(struct report *r, const void *site)
+static void add_site(struct fmx_report *r, const void *site)
 {
     Dl_info info;
     if (site == NULL) {
@@ -106,7 +100,7 @@ static void add_site(struct report *r, const void *site)
 /* A mutex by the address its user knows, `shown` (a FAST_MUTEX's own
  * address, not that of the fast_mutex_t inside it, `lock`), with its name:
  * given to either. */
-static void add_mutex(struct report *r, const void *shown, const void *lock)
+static void add_mutex(struct fmx_report *r, const void *shown, const void *lock)
 {
     char name[FMX_NAME_LEN];
     fmx_name_of(shown, name, sizeof name);
@@ -121,7 +115,7 @@ static void add_mutex(struct report *r, const void *shown, const void *lock)
 static _Noreturn void misuse(const char *check, const void *shown, const void *lock, const void *site,
                              const char *detail_fmt, va_list ap)
 {
-    struct report r = {.len = 0};
+    struct fmx_report r = {.len = 0};
     char thread_name[FMX_THREAD_NAME_LEN] = "";
     prctl(PR_GET_NAME, thread_name);
     add(&r, "fastmutex: %s: thread %u (%s)", check, fast_mutex_self_(), thread_name);
@@ -252,7 +246,7 @@ static int32_t orphan_owner_reported;
  * has exited without letting it go: the wait can never end. */
 static void report_exited_owner(const struct link *waiter, int32_t owner)
 {
-    struct report r = {.len = 0};
+    struct fmx_report r = {.len = 0};
     add(&r, "fastmutex: ");
     add_mutex(&r, waiter->shown, waiter->mutex);
     add(&r, ": owner %d exited while holding it\n", owner);
@@ -338,7 +332,7 @@ static bool walk_chain(const fast_mutex_t *m, int32_t self, struct link chain[MA
 
 static void report_cycle(const struct link chain[MAX_CYCLE], int n)
 {
-    struct report r = {.len = 0};
+    struct fmx_report r = {.len = 0};
     add(&r, "fastmutex: deadlock detected: %d threads wait for each other in a cycle\n", n);
     for (int i = 0; i < n; i++) {
         int32_t holder = chain[(i + 1) % n].tid;
@@ -372,4 +366,44 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     if (first)
         report_cycle(chain, n);
     return cycle;
+}
+
+/* The helpers above, for the verifier's reports (verify.c). */
+void fmx_report_add(struct fmx_report *r, const char *fmt, ...)
+{
+    char line[FMX_REPORT_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    add(r, "%s", line);
+}
+
+void fmx_report_add_site(struct fmx_report *r, const void *site)
+{
+    add_site(r, site);
+}
+
+void fmx_report_add_mutex(struct fmx_report *r, const void *m)
+{
+    add_mutex(r, m, m);
+}
+
+bool fmx_report_order_problem(struct fmx_report *r)
+{
+    enum fmx_on_deadlock policy = fmx_on_deadlock();
+    if (policy == FMX_ON_DEADLOCK_IGNORE)
+        return false;
+    deliver(r, policy == FMX_ON_DEADLOCK_ABORT);
+    return true;
+}
+
+void fmx_report_note(struct fmx_report *r)
+{
+    deliver(r, false);
+}
+
+bool fmx_on_deadlock_abort(void)
+{
+    return fmx_on_deadlock() == FMX_ON_DEADLOCK_ABORT;
 }

@@ -46,12 +46,21 @@ PKTHREAD KeGetCurrentThread(void)
     return rec != NULL ? (PKTHREAD)rec : (PKTHREAD)&unrecorded_thread;
 }
 
+void fast_mutex_wdm_require_irql_(const char *api, KIRQL max, const void *site)
+{
+    static const char *const level_names[] = {"PASSIVE_LEVEL", "APC_LEVEL", "DISPATCH_LEVEL"};
+    if (current_irql > max)
+        BUGCHECK("IRQL_NOT_LESS_OR_EQUAL", NULL, site, "%s at IRQL %u (it requires %s%s)", api,
+                 current_irql, max == PASSIVE_LEVEL ? "" : "IRQL <= ",
+                 max <= DISPATCH_LEVEL ? level_names[max] : "HIGH_LEVEL");
+}
+
 void ExInitializeFastMutex(PFAST_MUTEX FastMutex)
 {
     FastMutex->Count = FM_LOCK_BIT;
     FastMutex->Owner = NULL;
     FastMutex->Contention = 0;
-    fast_mutex_init(&FastMutex->Event.Lock);
+    fmx_init_at(&FastMutex->Event.Lock, __builtin_return_address(0));
     FastMutex->OldIrql = PASSIVE_LEVEL;
 }
 
@@ -74,7 +83,12 @@ static void check_release(PFAST_MUTEX m, const void *site)
 static void lock(PFAST_MUTEX m, const void *site)
 {
     fast_mutex_t *inner = &m->Event.Lock;
-    if (!fast_mutex_try_acquire(inner)) {
+    /* As fast_mutex_acquire() tells ThreadSanitizer (when the library is
+     * built with it), so that unlock()'s fast_mutex_release() matches. */
+    fast_mutex_tsan_pre_lock_(inner, 0);
+    /* The acquire's own fast path: a try_acquire would ask the holder to
+     * make way for it (TRYING), which a thread about to wait needs not. */
+    if (!fmx_take_now(inner, site)) {
         /* Caught here rather than in the slow path, to name the FAST_MUTEX. */
         if ((uint32_t)fast_mutex_owner(inner) == fast_mutex_self_())
             fmx_misuse_wdm("recursive acquire", m, inner, site, "the calling thread already holds it");
@@ -85,6 +99,7 @@ static void lock(PFAST_MUTEX m, const void *site)
         fmx_acquire(inner, NULL, site, m);
         __atomic_fetch_sub(&m->Count, FM_LOCK_WAITER_INC, __ATOMIC_RELAXED);
     }
+    fast_mutex_tsan_post_lock_(inner, 0);
     __atomic_fetch_and(&m->Count, ~FM_LOCK_BIT, __ATOMIC_RELAXED);
     m->Owner = KeGetCurrentThread();
 }

@@ -102,6 +102,11 @@ FAST_MUTEX_API void KeLowerIrql(KIRQL NewIrql);
 /* The calling thread, as a FAST_MUTEX's Owner records it. */
 FAST_MUTEX_API PKTHREAD KeGetCurrentThread(void);
 
+/* Reports `api` called at an IRQL above `max` from `site` (the caller's
+ * return address), as the Fast Mutex calls report theirs, and aborts; does
+ * nothing at IRQL <= max (internal: the WDK subset's runtime). */
+FAST_MUTEX_API void fast_mutex_wdm_require_irql_(const char *api, KIRQL max, const void *site);
+
 #ifdef __cplusplus
 }
 #endif

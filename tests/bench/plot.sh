@@ -5,7 +5,7 @@ set -eu
 plot=$1
 dir=$2
 command -v gnuplot >/dev/null 2>&1 || { echo "plot: gnuplot is not installed; skipped"; exit 77; }
-charts="throughput.png p99.png maxwait.png fairness.png"
+charts="throughput.png p99.png maxwait.png fairness.png heatmap.png"
 for chart in $charts; do rm -f "$dir/$chart"; done
 sh "$plot" "$dir"
 for chart in $charts; do

@@ -337,9 +337,9 @@ static void *queued_waiter_main(void *arg)
 static void test_late_woken_waiter_does_not_keep_the_next_asleep(void **state)
 {
     (void)state;
-    /* A thread asks whether the woken waiter is late at one release in 32
-     * made while WOKEN is set (fast_mutex_release_woken_(), woken_late());
-     * this many releases, each well past the 300 us bound, must do. */
+    /* A release made while WOKEN is set asks whether the woken waiter is
+     * late (fmx_policy_woken_is_late()); each of these releases comes well
+     * past the 300 us bound, and a few must do. */
     enum { RELEASES = 100 };
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
     fast_mutex_acquire(&m);

@@ -5,8 +5,8 @@
  * its time and reaches the handoff bound.
  *
  * Which woken waiters come back, and when, is up to the scheduler in a
- * real run; here the queue's own functions are called directly (this file
- * includes src/fastmutex.c), on records of parked helper threads, with the
+ * real run; here the queue's own functions (src/queue.c) are called
+ * directly, on records of parked helper threads, with the
  * times set by the test. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@
 #include <pthread.h>
 
 #include "core_test.h"
-#include "fastmutex.c"
+#include "internal.h"
 
 #define WAITERS 4
 
@@ -73,7 +73,7 @@ static const char *order_of(fast_mutex_t *m)
 {
     static char order[WAITERS + 1];
     size_t n = 0;
-    struct fmx_record *head = fmx_record_at(atomic_load(&m->queue));
+    struct fmx_record *head = fmx_queue_head(m);
     for (struct fmx_record *rec = head; rec != NULL && n < WAITERS;) {
         int i = 0;
         while (i < WAITERS && records_of[i] != rec)
@@ -98,34 +98,55 @@ static void first_since(struct fmx_record *rec, uint32_t us)
     atomic_store(&rec->head_since_us, us);
 }
 
-/* Whether rec became first in line since `before` (now_us()): its time
+/* Whether rec became first in line since `before` (fmx_now_us()): its time
  * is the clock's then, with the low bit set so that it is never 0. */
 static bool first_since_then(const struct fmx_record *rec, uint32_t before)
 {
     uint32_t t = since(rec);
-    return t != 0 && (t & 1u) && t - before <= now_us() - before + 1u;
+    return t != 0 && (t & 1u) && t - before <= fmx_now_us() - before + 1u;
 }
 
 /* Queues the named waiters at the back, as new waiters, in that order. */
 static void queue_new(fast_mutex_t *m, const char *names)
 {
     for (; *names != '\0'; names++)
-        enqueue(m, records_of[*names - 'A'], false);
+        fmx_enqueue(m, records_of[*names - 'A'], false);
 }
 
 /* Empties the queue, as releases would. */
 static void drain(fast_mutex_t *m)
 {
     struct fmx_record *head;
-    while ((head = fmx_record_at(atomic_load(&m->queue))) != NULL)
-        dequeue(m, head);
+    while ((head = fmx_queue_head(m)) != NULL)
+        fmx_dequeue(m, head);
+}
+
+/* The queue word counts its waiters, for the spin policy: through new
+ * waiters, woken ones coming back at the front, and any leaving. */
+static void the_queue_counts_its_waiters(void **state)
+{
+    (void)state;
+    fast_mutex_t m = FAST_MUTEX_INITIALIZER;
+    assert_int_equal(fmx_queue_length(&m), 0);
+    queue_new(&m, "ABC");
+    assert_int_equal(fmx_queue_length(&m), 3);
+    fmx_dequeue(&m, B); /* gave up */
+    assert_int_equal(fmx_queue_length(&m), 2);
+    fmx_dequeue(&m, A); /* woken */
+    assert_int_equal(fmx_queue_length(&m), 1);
+    fmx_enqueue(&m, A, true); /* lost the race */
+    assert_int_equal(fmx_queue_length(&m), 2);
+    assert_string_equal(order_of(&m), "AC");
+    drain(&m);
+    assert_int_equal(fmx_queue_length(&m), 0);
+    assert_int_equal(atomic_load(&m.queue), 0);
 }
 
 static void new_waiters_queue_at_the_back(void **state)
 {
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
-    uint32_t before = now_us();
+    uint32_t before = fmx_now_us();
     queue_new(&m, "ABC");
     assert_string_equal(order_of(&m), "ABC");
     /* Only the first is first in line, since it queued. */
@@ -141,11 +162,11 @@ static void the_next_waiter_becomes_first_when_the_head_leaves(void **state)
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
     queue_new(&m, "AB");
-    uint32_t before = now_us();
-    assert_false(dequeue(&m, A));
+    uint32_t before = fmx_now_us();
+    assert_false(fmx_dequeue(&m, A));
     assert_string_equal(order_of(&m), "B");
     assert_true(first_since_then(B, before));
-    assert_true(dequeue(&m, B));
+    assert_true(fmx_dequeue(&m, B));
     assert_string_equal(order_of(&m), "");
 }
 
@@ -157,9 +178,9 @@ static void a_woken_waiter_goes_back_in_front(void **state)
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
     queue_new(&m, "ABC");
     first_since(A, 1001);
-    dequeue(&m, A); /* woken */
+    fmx_dequeue(&m, A); /* woken */
     first_since(B, 2001);
-    enqueue(&m, A, true); /* lost the race */
+    fmx_enqueue(&m, A, true); /* lost the race */
     assert_string_equal(order_of(&m), "ABC");
     assert_int_equal(since(A), 1001);
     assert_int_equal(since(B), 2001);
@@ -176,13 +197,13 @@ static void woken_waiters_come_back_oldest_first(void **state)
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
     queue_new(&m, "ABCD");
     first_since(A, 1001);
-    dequeue(&m, A);
+    fmx_dequeue(&m, A);
     first_since(B, 2001);
-    dequeue(&m, B);
+    fmx_dequeue(&m, B);
     first_since(C, 3001);
-    enqueue(&m, A, true);
+    fmx_enqueue(&m, A, true);
     assert_string_equal(order_of(&m), "ACD");
-    enqueue(&m, B, true);
+    fmx_enqueue(&m, B, true);
     assert_string_equal(order_of(&m), "ABCD");
     assert_int_equal(since(A), 1001);
     assert_int_equal(since(B), 2001);
@@ -193,14 +214,14 @@ static void woken_waiters_come_back_oldest_first(void **state)
     first_since(C, 3001);
     first_since(B, 2001);
     first_since(A, 1001);
-    enqueue(&m, B, true);
-    enqueue(&m, A, true);
+    fmx_enqueue(&m, B, true);
+    fmx_enqueue(&m, A, true);
     assert_string_equal(order_of(&m), "ABCD");
 
     /* When A leaves, B's time in line starts over: the bound counts from
-     * when a waiter became first this time (see dequeue()). */
-    uint32_t before = now_us();
-    dequeue(&m, A);
+     * when a waiter became first this time (see fmx_dequeue()). */
+    uint32_t before = fmx_now_us();
+    fmx_dequeue(&m, A);
     assert_string_equal(order_of(&m), "BCD");
     assert_true(first_since_then(B, before));
     drain(&m);
@@ -212,15 +233,15 @@ static void a_woken_waiter_younger_than_all_goes_to_the_back(void **state)
 {
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
-    enqueue(&m, A, false);
+    fmx_enqueue(&m, A, false);
     first_since(A, 1001);
     first_since(B, 2001);
     first_since(C, 3001);
-    enqueue(&m, B, true);
+    fmx_enqueue(&m, B, true);
     assert_string_equal(order_of(&m), "AB");
-    enqueue(&m, C, true);
+    fmx_enqueue(&m, C, true);
     assert_string_equal(order_of(&m), "ABC");
-    assert_ptr_equal(fmx_record_at(atomic_load(&m.queue)), A);
+    assert_ptr_equal(fmx_queue_head(&m), A);
     drain(&m);
 }
 
@@ -230,13 +251,13 @@ static void times_compare_across_the_wrap(void **state)
 {
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
-    enqueue(&m, C, false);
+    fmx_enqueue(&m, C, false);
     first_since(C, 0x00000201u);
     first_since(A, 0xffffff01u);
     first_since(B, 0x00000101u);
-    enqueue(&m, A, true);
+    fmx_enqueue(&m, A, true);
     assert_string_equal(order_of(&m), "AC");
-    enqueue(&m, B, true); /* behind A, who was first before the wrap */
+    fmx_enqueue(&m, B, true); /* behind A, who was first before the wrap */
     assert_string_equal(order_of(&m), "ABC");
     drain(&m);
 }
@@ -248,7 +269,7 @@ static void a_woken_waiter_in_an_empty_queue_keeps_its_time(void **state)
     (void)state;
     fast_mutex_t m = FAST_MUTEX_INITIALIZER;
     first_since(A, 1001);
-    enqueue(&m, A, true);
+    fmx_enqueue(&m, A, true);
     assert_string_equal(order_of(&m), "A");
     assert_int_equal(since(A), 1001);
     drain(&m);
@@ -257,6 +278,7 @@ static void a_woken_waiter_in_an_empty_queue_keeps_its_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_queue_counts_its_waiters),
         cmocka_unit_test(new_waiters_queue_at_the_back),
         cmocka_unit_test(the_next_waiter_becomes_first_when_the_head_leaves),
         cmocka_unit_test(a_woken_waiter_goes_back_in_front),

@@ -219,9 +219,8 @@ static void waiter_start(struct waiter *w)
 }
 
 /* A thread that waits notes in its record the CPU it runs on (as 1 + the
- * CPU): at its first wait, and again when it waits from another CPU.
- * Spinners read it to tell that a holder cannot be running (see
- * holder_ran_here() in src/fastmutex.c).  The thread pins itself to each
+ * CPU): at its first wait, and again when it waits from another CPU
+ * (begin_wait() in src/fastmutex.c).  The thread pins itself to each
  * CPU of the test's affinity in turn (the first two) and waits there for
  * a mutex this thread holds. */
 struct roaming_waiter {

@@ -36,7 +36,13 @@ cmake --build "$dir" -j2 --target $tests >"$dir.build.log" 2>&1 || { tail -40 "$
 
 for t in $tests; do
     log="$dir/$t.log"
-    if ! TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$dir/tests/core/$t" >"$log" 2>&1; then
+    # core_misuse releases mutexes it does not hold, to see the library's
+    # report; ThreadSanitizer, told of every release by the header's
+    # annotations, would report the misuse first ("unlock of an unlocked
+    # mutex") and exit: leave that report to the library there.
+    options="halt_on_error=1 exitcode=66"
+    [ "$t" = core_misuse ] && options="$options report_mutex_bugs=0"
+    if ! TSAN_OPTIONS="$options" "$dir/tests/core/$t" >"$log" 2>&1; then
         cat "$log"
         echo "tsan.sh: $t failed under ThreadSanitizer (log above)" >&2
         exit 1

@@ -1,4 +1,4 @@
-/* A model of the fast_mutex_t protocol in src/fastmutex.c, for the spin
+/* A model of the fast_mutex_t protocol in src/fastmutex.c and src/queue.c, for the spin
  * model checker.  It checks, over every interleaving of N threads that each
  * acquire and release ITER times (some giving up at a nondeterministic
  * timeout), that
@@ -33,7 +33,7 @@ inline unlock_queue() {
     qlock = false
 }
 
-/* enqueue(): a new waiter at the back; a woken one at the front, but
+/* fmx_enqueue(): a new waiter at the back; a woken one at the front, but
  * behind those first in line before it: anywhere, as far as the model
  * knows (it has no clock). */
 inline enqueue(id, front) {
@@ -56,7 +56,7 @@ inline enqueue(id, front) {
     qlen++
 }
 
-/* dequeue(): remove `id` wherever it stands. */
+/* fmx_dequeue(): remove `id` wherever it stands. */
 inline dequeue(id) {
     j = 0;
     do
@@ -86,14 +86,15 @@ proctype thread(byte id; bool timed) {
         :: atomic { owner == 0 -> owner = id }; goto critical
         :: else -> skip
         fi;
-        /* spin_acquire(): any number of CAS tries on a free owner */
+        /* fmx_policy_spin(): any number of CAS tries on a free owner, whatever
+         * the policy decides (pauses, yields, or none) */
         do
         :: atomic { owner == 0 -> owner = id }; goto critical
         :: break
         od;
         mine_woken = false;
 retry:
-        /* fmx_acquire(): a woken waiter spins before queueing again */
+        /* acquire_queued(): a woken waiter spins before queueing again */
         if
         :: mine_woken ->
             do
@@ -109,7 +110,7 @@ retry:
         :: else -> skip
         fi;
         if
-        :: timed -> /* deadline passed before queueing: a woken waiter hands
+        :: timed -> /* time_out_before_queueing(): deadline passed: a woken waiter hands
                      * its WOKEN duty back only while somebody holds the lock
                      * (whose release then wakes the next), else takes it */
            if
@@ -164,12 +165,12 @@ critical:
         :: atomic { owner == id && !waiters && !woken -> owner = 0 }; goto next
         :: else -> skip
         fi;
-        /* fast_mutex_release_woken_(), then fast_mutex_release_slow_() */
+        /* fast_mutex_release_slow_(): let_go_unless_wake_due(), else wake_next() */
         atomic {
-            /* With WOKEN set the owner bits are simply cleared (in the
-             * header, or in the slow path), unless the woken waiter is late
-             * (woken_late()): then, as without WOKEN, the next waiter is
-             * woken too.  Either may happen. */
+            /* With WOKEN set the owner bits are simply cleared, unless the
+             * woken waiter is late (fmx_policy_woken_is_late()): then, as
+             * without WOKEN, the next waiter is woken too.  Either may
+             * happen. */
             if
             :: !waiters -> owner = 0; ok = true
             :: woken && waiters -> owner = 0; ok = true

@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"waiters", fmx_waiters_main, "waiters [--json] [PID...]  threads waiting on a fastmutex (like !WrFastMutex)"},
     {"thread", fmx_thread_main, "thread PID TID             one thread: its wait and its stack (like !mex.t)"},
     {"mutex", fmx_mutex_main, "mutex [--wdm] PID ADDR|SYMBOL  one mutex: owner, contention, waiters (like dt _FAST_MUTEX)"},
+    {"driver", fmx_driver_main, "driver DRIVER.so [--root DIR]  load and run a driver built against the WDK subset (like sc start)"},
 };
 
 static void usage(FILE *out)

@@ -8,5 +8,6 @@ int fmx_demo_main(int argc, char **argv);
 int fmx_waiters_main(int argc, char **argv);
 int fmx_thread_main(int argc, char **argv);
 int fmx_mutex_main(int argc, char **argv);
+int fmx_driver_main(int argc, char **argv);
 
 #endif

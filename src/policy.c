@@ -1,0 +1,235 @@
+/* Every decision of fast_mutex_t about time: whether a thread that found
+ * the lock held spins, how long and how fast it looks, whether it gives
+ * its CPU away instead, and, at release, whether the oldest waiter is
+ * handed the lock or woken to compete.  The protocol (fastmutex.c) asks;
+ * this file answers.
+ *
+ * Contract:
+ *
+ *   fmx_policy_spin(m, self, clear)
+ *     Called by an acquire that found m held, before it queues, and by a
+ *     woken waiter before it queues again.  Takes m if it becomes free
+ *     within the spin, clearing the flags in `clear`, and returns true;
+ *     returns false when the caller should queue and park.
+ *     Spinning trades a CPU for a shorter wait: it pays while the holder
+ *     runs on another CPU and lets go soon, since a futex wake and the
+ *     woken thread's trip back to a CPU cost far more than a short
+ *     critical section.  It spins even while others are queued (barging
+ *     keeps a busy lock busy; the handoff bound keeps it from starving
+ *     them).  It gives the CPU away at once, parking without a spin, when
+ *     more threads want m than there are CPUs to run them (its holder, its
+ *     queue and the caller): a spinner then keeps the holder, or the
+ *     waiter woken to take the lock next, off a CPU.  Read-only while
+ *     waiting, so the holder keeps its cache lines; when those lines come
+ *     from far away, it looks seldom, so that the holder's CPU can take
+ *     the lock many times in a row.
+ *
+ *   fmx_policy_hand_off(head)
+ *     Called by a release that takes the oldest waiter off the queue.
+ *     True: the lock passes to that waiter directly, never free, so that
+ *     nobody starves (and the lock idles until the waiter runs).  False:
+ *     the waiter is woken to compete with running threads, which keeps a
+ *     busy lock busy.  True once the waiter has been first in line for
+ *     HANDOFF_US.
+ *
+ *   fmx_policy_woken_is_late(m)
+ *     Called by a release while a woken waiter is on its way (WOKEN set).
+ *     False: no wake is due, the woken waiter will take the lock or queue
+ *     again.  True: it has been gone so long that it waits for a CPU, and
+ *     the release wakes the next waiter too, so that the queue does not
+ *     drain one scheduler round at a time.
+ *
+ *   fmx_policy_make_way(m)
+ *     Called by a release, after it let go, when a try_acquire failed
+ *     during the hold (TRYING).  Returns once another thread holds m, or
+ *     after TRY_WAY_NS: trades that much of the releasing thread's time,
+ *     only when somebody asked, for the try_acquire's chance to get in
+ *     before the releasing thread takes m again.
+ *
+ * The evidence for each constant (paired A/B runs on the benchmark's
+ * grid) is in doc/design.md, "The policy and its constants".
+ */
+#include <sched.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
+
+#include "internal.h"
+
+/* The longest a thread spins before it parks: trades a CPU's time for not
+ * paying a wake and reschedule (~25 us).  Critical sections of up to a few
+ * microseconds end within it. */
+#define SPIN_NS 10000u
+/* The most pauses between two looks at the word when lines are near:
+ * longer misses the short moments the lock is free between a holder's
+ * release and its next acquire; shorter loads the holder's line more. */
+#define NEAR_PAUSES 2u
+/* Pauses between two looks when lines come from far (about 1.5 us): trades
+ * a later look for leaving the holder's CPU the lock and its lines. */
+#define FAR_PAUSES 64u
+/* Far means a line took more than this many TSC ticks to arrive (80 ns at
+ * 2.6 GHz; between near, 25-50 ns, and far, 100-300 ns, at any rate of
+ * 2-4 GHz).  One spin in FAR_TIMED_EVERY times its loads: the fences cost
+ * about a near transfer per look, and machines change from near to far
+ * over seconds. */
+#define FAR_EXCHANGE_TICKS 200u
+#define FAR_TIMED_EVERY 16u
+/* A waiter first in line this long is handed the lock: trades throughput
+ * (the lock idles until it runs) for a bounded wait.  Counted from when it
+ * became first, so that at most one handoff per bound idles the lock. */
+#define HANDOFF_US 1000u
+/* A woken waiter not back within this long waits for a CPU (wake-to-run is
+ * ~20 us on an idle machine): trades a wake nobody may need for keeping the
+ * queue moving when the woken waiter is stuck. */
+#define WOKEN_LATE_US 300u
+/* A thread asks the clock whether the woken waiter is late at one of this
+ * many of its releases made while one is on its way: trades noticing a
+ * late waiter a few releases later for a clock read at every release of a
+ * busy lock (most of them, with waiters parked). */
+#define WOKEN_LATE_ASK_EVERY 16u
+/* How long a release waits for a try_acquire to take the mutex: several
+ * tries of a polling loop, even when each fetches the line from afar. */
+#define TRY_WAY_NS 1000u
+
+bool fmx_policy_crowd_rule = true;
+
+void fmx_set_crowd_rule(bool on)
+{
+    fmx_policy_crowd_rule = on;
+}
+
+/* The CPUs this process may run on, asked once: the mask changes rarely,
+ * and a stale count only moves the point where spinners park. */
+static _Atomic uint32_t cpus_allowed;
+
+static uint32_t cpus(void)
+{
+    uint32_t n = atomic_load_explicit(&cpus_allowed, memory_order_relaxed);
+    if (n != 0)
+        return n;
+    cpu_set_t set;
+    int count = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    n = count > 0 ? (uint32_t)count : 1u;
+    atomic_store_explicit(&cpus_allowed, n, memory_order_relaxed);
+    return n;
+}
+
+/* Whether more threads want m than there are CPUs to run them: its holder,
+ * the waiters in its queue and the caller. */
+static bool crowded(const fast_mutex_t *m)
+{
+    return fmx_policy_crowd_rule && fmx_queue_length(m) + 2u > cpus();
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* Each thread's average (1/8 weight to the newest) of the TSC ticks a
+ * spinning load took when it found the word changed: then the line came
+ * from the CPU that changed it. */
+static _Thread_local uint32_t exchange_ticks;
+static _Thread_local unsigned spins_seen;
+
+static bool time_this_spin(void)
+{
+    return ++spins_seen % FAR_TIMED_EVERY == 0;
+}
+
+/* Loads the word; if `timed` and it changed since *last, feeds the time the
+ * load took into exchange_ticks (the fences keep the load between the
+ * stamps; a load past 100000 ticks was interrupted, not slow). */
+static uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
+{
+    if (!timed)
+        return atomic_load_explicit(&m->word, memory_order_relaxed);
+    _mm_lfence();
+    uint64_t before = __rdtsc();
+    _mm_lfence();
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    _mm_lfence();
+    uint64_t took = __rdtsc() - before;
+    if (word != *last) {
+        if (took < 100000)
+            exchange_ticks = (uint32_t)((exchange_ticks * 7u + took) / 8u);
+        *last = word;
+    }
+    return word;
+}
+
+static bool lines_come_from_far(void)
+{
+    return exchange_ticks > FAR_EXCHANGE_TICKS;
+}
+#else
+/* No cheap ordered cycle counter: always spin as when lines are near. */
+static bool time_this_spin(void)
+{
+    return false;
+}
+
+static uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
+{
+    (void)last;
+    (void)timed;
+    return atomic_load_explicit(&m->word, memory_order_relaxed);
+}
+
+static bool lines_come_from_far(void)
+{
+    return false;
+}
+#endif
+
+bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear)
+{
+    if (crowded(m))
+        return false;
+    uint64_t start = 0;
+    bool far = lines_come_from_far();
+    unsigned cap = far ? FAR_PAUSES : NEAR_PAUSES;
+    unsigned backoff = far ? FAR_PAUSES : 1u;
+    bool timed = time_this_spin();
+    uint32_t last = atomic_load_explicit(&m->word, memory_order_relaxed);
+    for (unsigned round = 0;; round++) {
+        uint32_t word = watch_word(m, &last, timed);
+        if (fast_mutex_take_free_(m, word, self, clear))
+            return true;
+        for (unsigned i = 0; i < backoff; i++)
+            fmx_cpu_relax();
+        if (backoff < cap)
+            backoff <<= 1;
+        /* The clock costs more than a pause: read it every 8 rounds. */
+        if (round % 8 == 7) {
+            uint64_t now = fmx_now_ns();
+            if (start == 0)
+                start = now;
+            else if (now - start > SPIN_NS)
+                return false;
+        }
+    }
+}
+
+bool fmx_policy_hand_off(const struct fmx_record *head)
+{
+    return fmx_first_in_line_for_us(head) > HANDOFF_US;
+}
+
+bool fmx_policy_woken_is_late(const fast_mutex_t *m)
+{
+    static _Thread_local unsigned releases;
+    if (++releases % WOKEN_LATE_ASK_EVERY != 0)
+        return false;
+    struct fmx_record *head = fmx_queue_head(m);
+    return head != NULL && fmx_first_in_line_for_us(head) > WOKEN_LATE_US;
+}
+
+void fmx_policy_make_way(const fast_mutex_t *m)
+{
+    uint64_t start = fmx_now_ns();
+    for (unsigned round = 1;; round++) {
+        if (fmx_owner_of(atomic_load_explicit(&((fast_mutex_t *)m)->word,
+                                              memory_order_relaxed)) != 0)
+            return;
+        fmx_cpu_relax();
+        if (round % 8 == 0 && fmx_now_ns() - start > TRY_WAY_NS)
+            return;
+    }
+}
