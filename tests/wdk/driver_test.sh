@@ -137,7 +137,7 @@ case_apc() {
     expect_err "IRQL check failed, IRQL_NOT_LESS_OR_EQUAL" "apc"
     expect_err "ZwCreateFile at IRQL 1 (it requires PASSIVE_LEVEL)" "apc"
     expect_err "(FileCreationThr)" "apc"
-    expect_err "called from filemove_apc.so+" "apc"
+    expect_err "called from CreateAndWriteFile+" "apc"
 }
 
 # build_sanitized NAME DEFINES...: the example driver with AddressSanitizer

@@ -40,7 +40,7 @@ quiet cmake --install "$build" --prefix "$prefix"
 for h in ntddk.h ntifs.h wdm.h ntstrsafe.h; do
     [ -f "$prefix/include/fastmutex/wdk/$h" ] || fail "$h not installed"
 done
-shared=$(find "$prefix" -name 'libfastmutex.so.*' -type f | head -n 1)
+shared=$(find "$prefix" -name 'libfastmutex.so.*' ! -name '*.py' -type f | head -n 1)
 libdir=$(dirname "$shared")
 
 # 1. pkg-config fastmutex-wdk.
