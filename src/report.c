@@ -238,6 +238,10 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
                                   FAST_MUTEX_OWNER_MASK);
         if (owner == 0)
             break;
+        /* A thread whose record still says it waits for a mutex it owns
+         * was handed the lock and has not run since: it waits no more. */
+        if (n > 1 && owner == chain[n - 1].tid)
+            break;
         if (owner == self->tid) {
             /* Back to us through others: a cycle.  Straight away (n == 1),
              * the lock was just handed to us, which is no deadlock. */
