@@ -348,6 +348,51 @@ static void close_output(FILE *f, const char *name)
         fail("cannot write %s: %s", name, strerror(errno));
 }
 
+/* Runs every lock of one cell for every round into runs[lock * rounds +
+ * round].  Each round runs every lock once, starting one lock further on
+ * than the round before, so that no lock always runs right after the same
+ * neighbour or always first. */
+static void run_rounds(const struct options *o, const struct workload *w,
+                       const struct bench_work *work, unsigned threads, struct run_metrics *runs,
+                       FILE *runs_csv)
+{
+    double probe = w->uncontended ? NAN : probe_line_ns();
+    for (unsigned r = 0; r < o->rounds; r++)
+        for (unsigned k = 0; k < o->n_locks; k++) {
+            unsigned l = (k + r) % o->n_locks;
+            struct run_metrics *m = &runs[l * o->rounds + r];
+            if (!lock_runs_in(o->locks[l], threads))
+                continue;
+            if (w->uncontended) {
+                run_uncontended(o->locks[l], o->duration, m);
+                m->line_ns = NAN;
+            } else {
+                run_contended(o->locks[l], w, work, threads, run_seconds(o, threads), m);
+                /* The CPUs can move apart or together within a run: the
+                 * run counts as far if either end was. */
+                double after = probe_line_ns();
+                m->line_ns = isnan(probe) || isnan(after) ? NAN : fmax(probe, after);
+                probe = after;
+            }
+            if (runs_csv != NULL)
+                write_run(runs_csv, o->locks[l]->name, w, threads, r, m);
+        }
+}
+
+/* The medians of one cell's rounds, by lock, printed as they come. */
+static void summarize_cell(const struct options *o, const struct workload *w, unsigned threads,
+                           const struct run_metrics *runs, struct summary *by_lock)
+{
+    for (unsigned l = 0; l < o->n_locks; l++) {
+        if (lock_runs_in(o->locks[l], threads))
+            by_lock[l] = summarize(&runs[l * o->rounds], o->rounds);
+        else
+            by_lock[l] = (struct summary){.ran = false};
+        print_row(o->locks[l]->name, threads, w, &by_lock[l]);
+    }
+    print_comparison(o, w, by_lock);
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -388,39 +433,8 @@ int main(int argc, char **argv)
         print_workload_header(w);
         for (unsigned ti = 0; ti < thread_counts_of(&o, w); ti++) {
             unsigned threads = thread_count_of(&o, w, ti);
-            double probe = w->uncontended ? NAN : probe_line_ns();
-            /* Each round runs every lock once, starting one lock further on
-             * than the round before, so that no lock always runs right after
-             * the same neighbour or always first. */
-            for (unsigned r = 0; r < o.rounds; r++)
-                for (unsigned k = 0; k < o.n_locks; k++) {
-                    unsigned l = (k + r) % o.n_locks;
-                    struct run_metrics *m = &runs[l * o.rounds + r];
-                    if (!lock_runs_in(o.locks[l], threads))
-                        continue;
-                    if (w->uncontended) {
-                        run_uncontended(o.locks[l], o.duration, m);
-                        m->line_ns = NAN;
-                    } else {
-                        run_contended(o.locks[l], w, &work, threads, run_seconds(&o, threads),
-                                      m);
-                        /* The CPUs can move apart or together within a
-                         * run: the run counts as far if either end was. */
-                        double after = probe_line_ns();
-                        m->line_ns = isnan(probe) || isnan(after) ? NAN : fmax(probe, after);
-                        probe = after;
-                    }
-                    if (runs_csv != NULL)
-                        write_run(runs_csv, o.locks[l]->name, w, threads, r, m);
-                }
-            for (unsigned l = 0; l < o.n_locks; l++) {
-                if (lock_runs_in(o.locks[l], threads))
-                    (*results)[wi][ti][l] = summarize(&runs[l * o.rounds], o.rounds);
-                else
-                    (*results)[wi][ti][l] = (struct summary){.ran = false};
-                print_row(o.locks[l]->name, threads, w, &(*results)[wi][ti][l]);
-            }
-            print_comparison(&o, w, (*results)[wi][ti]);
+            run_rounds(&o, w, &work, threads, runs, runs_csv);
+            summarize_cell(&o, w, threads, runs, (*results)[wi][ti]);
         }
     }
     print_verdicts(&o, *results, verdicts);
