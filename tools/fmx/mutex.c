@@ -97,9 +97,9 @@ static bool collect_waiters(struct fmx_target *target, uint64_t address, struct 
 
 static void flags_text(uint32_t word, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s%s%s", (word & FAST_MUTEX_WAITERS) ? " WAITERS" : "",
-             (word & FAST_MUTEX_WOKEN) ? " WOKEN" : "",
-             (word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN))
+    snprintf(buf, size, "%s%s%s%s", (word & FAST_MUTEX_WAITERS) ? " WAITERS" : "",
+             (word & FAST_MUTEX_WOKEN) ? " WOKEN" : "", (word & FAST_MUTEX_TRYING) ? " TRYING" : "",
+             (word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN | FAST_MUTEX_TRYING))
                  ? " (unknown bits)"
                  : "");
     if (buf[0] == '\0')

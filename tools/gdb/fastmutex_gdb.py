@@ -606,7 +606,9 @@ def flags_text(word):
         flags += " WAITERS"
     if word & FAST_MUTEX_WOKEN:
         flags += " WOKEN"
-    if word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN):
+    if word & FAST_MUTEX_TRYING:
+        flags += " TRYING"
+    if word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN | FAST_MUTEX_TRYING):
         flags += " (unknown bits)"
     return flags or " none"
 
