@@ -332,10 +332,19 @@ static int acquire_queued(struct wait *w)
     }
 }
 
+/* Whether `owner`, read from m's word, is the calling thread `self`: its
+ * id, or for a process-private mutex the id the thread had in the parent
+ * before a fork (the forking thread's holds pass to the child's thread; a
+ * process-shared mutex's holds stay with the parent, which still runs). */
+static bool owned_by_caller(const fast_mutex_t *m, uint32_t owner, uint32_t self)
+{
+    return owner == self || (!fmx_is_shared(m) && fmx_inherited_owner(owner));
+}
+
 int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site, const void *outer)
 {
     uint32_t self = fast_mutex_self_();
-    if (fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)) == self)
+    if (owned_by_caller(m, fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)), self))
         fmx_misuse("recursive acquire", m, site, "the calling thread already holds it");
     if (fmx_policy_spin(m, self, 0))
         return 0;
@@ -376,7 +385,7 @@ void fmx_check_release(const fast_mutex_t *m, const void *site)
         fmx_owner_of(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed));
     if (owner == 0)
         fmx_misuse("release of a free mutex", m, site, "nobody holds it");
-    if (owner != fast_mutex_self_())
+    if (!owned_by_caller(m, owner, fast_mutex_self_()))
         fmx_misuse("release by a thread that does not own the mutex", m, site,
                    "it is held by thread %u", owner);
 }
@@ -442,9 +451,27 @@ static void wake_next(fast_mutex_t *m)
     fmx_futex_wake(&head->wake, 1, false);
 }
 
+/* Lets go of a hold the calling thread inherited from the thread that
+ * forked it.  Whoever was queued for the mutex, and whoever held its queue
+ * lock, were threads of the parent, which do not exist here: their records
+ * lie in the parent's registry, not ours.  So the queue is emptied, not
+ * walked. */
+static void release_inherited(fast_mutex_t *m)
+{
+    atomic_store_explicit(&m->queue, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->queue_lock, 0, memory_order_relaxed);
+    /* Release: pairs with the next holder's acquire CAS. */
+    atomic_store_explicit(&m->word, 0, memory_order_release);
+}
+
 void fast_mutex_release_slow_(fast_mutex_t *m)
 {
     fmx_check_release(m, __builtin_return_address(0));
+    if (!fmx_is_shared(m) &&
+        fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)) != fast_mutex_self_()) {
+        release_inherited(m);
+        return;
+    }
     /* Only we, the holder, clear TRYING: what we read now stays true. */
     bool tried = atomic_load_explicit(&m->word, memory_order_relaxed) & FAST_MUTEX_TRYING;
     if (fmx_is_shared(m))

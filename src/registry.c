@@ -107,8 +107,42 @@ static void give_back_record(void *rec_ptr)
 /* In a forked child only the forking thread lives on, and it has a new
  * thread id.  The registry mapping is shared with the parent, so the child
  * must not write to it: forget it and make its own on first need. */
+/* The thread ids the calling thread had in its ancestors, newest last: the
+ * forking thread of each fork that led to this process.  Mutexes they held
+ * at the fork are this thread's holds (fmx_inherited_owner()). */
+#define FORK_ANCESTORS 16
+static uint32_t fork_ancestor_tids[FORK_ANCESTORS];
+static unsigned fork_ancestors;
+static uint32_t fork_inheritor_tid; /* the thread that came out of fork() */
+
+/* Notes, in the child, that the forking thread was `parent_tid`. */
+static void inherit_holds(uint32_t parent_tid)
+{
+    if (parent_tid == 0)
+        return; /* the thread never touched a mutex: it holds none */
+    if (fork_ancestors == FORK_ANCESTORS) {
+        /* Forgets the oldest: a hold carried through 16 forks unreleased. */
+        memmove(fork_ancestor_tids, fork_ancestor_tids + 1,
+                (FORK_ANCESTORS - 1) * sizeof fork_ancestor_tids[0]);
+        fork_ancestors--;
+    }
+    fork_ancestor_tids[fork_ancestors++] = parent_tid;
+    fork_inheritor_tid = (uint32_t)gettid();
+}
+
+bool fmx_inherited_owner(uint32_t owner)
+{
+    if (fork_ancestors == 0 || owner == 0 || fast_mutex_self_() != fork_inheritor_tid)
+        return false;
+    for (unsigned i = 0; i < fork_ancestors; i++)
+        if (fork_ancestor_tids[i] == owner)
+            return true;
+    return false;
+}
+
 static void after_fork_in_child(void)
 {
+    inherit_holds(fast_mutex_self_tid_);
     fast_mutex_self_tid_ = 0;
     self_record = NULL;
     memset(link_of_tid, 0, sizeof link_of_tid);

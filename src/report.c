@@ -93,6 +93,14 @@ static void add_mutex(struct report *r, const void *m)
         add(r, "mutex %p", m);
 }
 
+void fmx_bad_link(const void *mutex, uint32_t link)
+{
+    fmx_misuse("corrupt mutex or registry", mutex, __builtin_return_address(0),
+               "a waiter link read from shared memory is %u, outside the %u records of this "
+               "process's registry: the memory was overwritten",
+               link, FMX_REGISTRY_THREADS);
+}
+
 void fmx_misuse(const char *check, const void *mutex, const void *site, const char *detail_fmt, ...)
 {
     struct report r = {.len = 0};
