@@ -84,6 +84,13 @@ extern "C" {
  *            retakes the mutex leaves it free for a few nanoseconds only,
  *            and a try_acquire loop on another CPU may fail for thousands
  *            of its cycles.
+ *   SLEEPERS a thread that has no waiter record (all of the registry's
+ *            records belong to live threads) sleeps on the lock word
+ *            itself.  Set by that thread, by compare-and-swap while the
+ *            mutex is held; cleared by the release that lets go (or hands
+ *            off), in the same atomic step, which then wakes one such
+ *            sleeper.  A sleeper that takes the mutex sets it again, as
+ *            others may still sleep.
  *
  * A waiter that has waited longer than the handoff bound is not woken to
  * compete: release writes its thread id into the word directly, so the lock
@@ -97,6 +104,7 @@ extern "C" {
 #define FAST_MUTEX_WAITERS 0x00400000u
 #define FAST_MUTEX_WOKEN 0x00800000u
 #define FAST_MUTEX_TRYING 0x01000000u
+#define FAST_MUTEX_SLEEPERS 0x02000000u
 
 /* `queue` value that marks a mutex made by fast_mutex_init_shared(). */
 #define FAST_MUTEX_SHARED_QUEUE 0xffffffffu

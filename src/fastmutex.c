@@ -125,25 +125,57 @@ static uint64_t next_timeout(uint64_t deadline_ns, uint64_t check_ns)
         return deadline_ns;
     return deadline_ns < check_ns ? deadline_ns : check_ns;
 }
+/* Sets SLEEPERS in m's word while the mutex is held, and stores in *word
+ * the value a sleeper then waits on; false when it was released meanwhile. */
+static bool flag_sleepers(fast_mutex_t *m, uint32_t *word)
+{
+    *word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    do {
+        if (fmx_owner_of(*word) == 0)
+            return false;
+        if (*word & FAST_MUTEX_SLEEPERS)
+            return true;
+    } while (!atomic_compare_exchange_weak_explicit(&m->word, word, *word | FAST_MUTEX_SLEEPERS,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    *word |= FAST_MUTEX_SLEEPERS;
+    return true;
+}
+
 /* A thread without a record (all FMX_REGISTRY_THREADS records belong to
- * live threads) cannot queue, nor be seen by the tools: it polls, napping a
- * little longer each time, up to a millisecond. */
+ * live threads) cannot queue, nor be seen by the tools: it sleeps on the
+ * lock word of a process-private mutex, flagged SLEEPERS, and every
+ * release wakes one such sleeper (the classic futex mutex, beside the
+ * queue).  It takes the mutex with SLEEPERS set, since others may sleep:
+ * its own release then wakes the next. */
 static int acquire_unrecorded(fast_mutex_t *m, uint64_t deadline_ns)
 {
     uint32_t self = fast_mutex_self_();
-    long nap_ns = 1000;
     for (;;) {
-        if (take_if_free(m, self, 0))
-            return 0;
-        if (deadline_ns != 0 && fmx_now_ns() >= deadline_ns)
-            return ETIMEDOUT;
-        struct timespec nap = {.tv_sec = 0, .tv_nsec = nap_ns};
-        nanosleep(&nap, NULL);
-        if (nap_ns < 1000000)
-            nap_ns *= 2;
+        uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+        /* Acquire: pairs with the release that freed the lock. */
+        if (fmx_owner_of(word) == 0) {
+            if (atomic_compare_exchange_weak_explicit(&m->word, &word,
+                                                      word | self | FAST_MUTEX_SLEEPERS,
+                                                      memory_order_acquire, memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        if (!flag_sleepers(m, &word))
+            continue;
+        struct timespec ts = fmx_ns_timespec(deadline_ns);
+        if (!fmx_futex_wait(&m->word, word, deadline_ns ? &ts : NULL, false) ||
+            (deadline_ns != 0 && fmx_now_ns() >= deadline_ns))
+            return take_if_free(m, self, 0) ? 0 : ETIMEDOUT;
     }
 }
 
+/* Wakes one thread sleeping on m's lock word (acquire_unrecorded()) if the
+ * word we replaced, `old`, said some may sleep there. */
+static void wake_word_sleeper(fast_mutex_t *m, uint32_t old)
+{
+    if (old & FAST_MUTEX_SLEEPERS)
+        fmx_futex_wake(&m->word, 1, false);
+}
 
 /* One wait of the slow path: who waits for what, until when, and when the
  * deadlock check runs next. */
@@ -357,6 +389,11 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
     if (deadline != NULL && deadline_ns == 0)
         deadline_ns = 1; /* a deadline long past: still a deadline */
     struct fmx_record *rec = fmx_self_record();
+    if (rec == NULL && fmx_is_shared(m)) {
+        /* The shared protocol needs a record only to describe the wait. */
+        struct wait w = {.m = m, .self = self, .deadline_ns = deadline_ns};
+        return acquire_shared(&w);
+    }
     if (rec == NULL)
         return acquire_unrecorded(m, deadline_ns);
     begin_wait(rec, m, site, outer);
@@ -399,19 +436,23 @@ static void release_shared(fast_mutex_t *m)
         fmx_futex_wake(&m->word, 1, true);
 }
 
-/* Lets go without waking anybody when no wake is due: nobody is queued, or
- * a woken waiter is on its way and not late.  False, the lock still held,
- * when the oldest waiter must be woken. */
+/* Lets go without waking a queued waiter when no wake is due: nobody is
+ * queued, or a woken waiter is on its way and not late; wakes a thread
+ * sleeping on the word if one may.  False, the lock still held, when the
+ * oldest waiter must be woken. */
 static bool let_go_unless_wake_due(fast_mutex_t *m)
 {
     uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
     while (!(word & FAST_MUTEX_WAITERS) ||
            ((word & FAST_MUTEX_WOKEN) && !fmx_policy_woken_is_late(m)))
         /* Release: pairs with the next holder's acquire CAS. */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word,
-                                                  word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_TRYING),
-                                                  memory_order_release, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(
+                &m->word, &word,
+                word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_TRYING | FAST_MUTEX_SLEEPERS),
+                memory_order_release, memory_order_relaxed)) {
+            wake_word_sleeper(m, word);
             return true;
+        }
     return false;
 }
 
@@ -420,25 +461,29 @@ static bool let_go_unless_wake_due(fast_mutex_t *m)
 static void wake_next(fast_mutex_t *m)
 {
     fmx_queue_lock(m);
-    /* We own the lock and hold the queue lock: nobody else changes the word
-     * from here on.  It may carry WOKEN, for a late woken waiter that will
-     * clear it when it takes the lock or queues again: keep it. */
+    /* We own the lock and hold the queue lock: the queue's flags do not
+     * change from here on; only a thread without a record may still set
+     * SLEEPERS, hence the exchanges, which tell whether to wake it.  The
+     * word may carry WOKEN, for a late woken waiter that will clear it when
+     * it takes the lock or queues again: keep it. */
     uint32_t woken = atomic_load_explicit(&m->word, memory_order_relaxed) & FAST_MUTEX_WOKEN;
     struct fmx_record *head = fmx_queue_head(m);
     if (head == NULL) {
         /* The last waiter gave up (timeout) since we looked. */
-        atomic_store_explicit(&m->word, 0, memory_order_release);
+        uint32_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
         fmx_queue_unlock(m);
+        wake_word_sleeper(m, old);
         return;
     }
     bool hand_off = fmx_policy_hand_off(head);
     uint32_t rest = fmx_dequeue(m, head) ? 0 : FAST_MUTEX_WAITERS;
-    uint32_t wake;
+    uint32_t wake, old;
     if (hand_off) {
-        atomic_store_explicit(&m->word, (uint32_t)head->tid | rest | woken, memory_order_release);
+        old = atomic_exchange_explicit(&m->word, (uint32_t)head->tid | rest | woken,
+                                       memory_order_release);
         wake = FMX_WAKE_HANDOFF;
     } else {
-        atomic_store_explicit(&m->word, rest | FAST_MUTEX_WOKEN, memory_order_release);
+        old = atomic_exchange_explicit(&m->word, rest | FAST_MUTEX_WOKEN, memory_order_release);
         wake = FMX_WAKE_RETRY;
     }
     /* Release: the waiter that sees `wake` also sees the word we wrote and,
@@ -449,6 +494,7 @@ static void wake_next(fast_mutex_t *m)
      * thread exits), so waking it after the unlock is safe: at worst the
      * thread has moved on and takes a spurious wake-up. */
     fmx_futex_wake(&head->wake, 1, false);
+    wake_word_sleeper(m, old);
 }
 
 /* Lets go of a hold the calling thread inherited from the thread that
