@@ -40,13 +40,19 @@ void fast_mutex_init_shared(fast_mutex_t *m)
     atomic_store_explicit(&m->queue, FAST_MUTEX_SHARED_QUEUE, memory_order_relaxed);
 }
 
+void fast_mutex_init_robust(fast_mutex_t *m)
+{
+    *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
+    atomic_store_explicit(&m->queue, FAST_MUTEX_ROBUST_QUEUE, memory_order_relaxed);
+}
+
 void fast_mutex_destroy(fast_mutex_t *m)
 {
     uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
     if (fmx_owner_of(word) != 0)
         fmx_misuse("destroy of a held mutex", m, __builtin_return_address(0),
                    "it is held by thread %u", fmx_owner_of(word));
-    if (word != 0)
+    if (word != 0 && word != FAST_MUTEX_NOTRECOVERABLE)
         fmx_misuse("destroy of a mutex with waiters", m, __builtin_return_address(0),
                    "threads are still queued for it");
     fmx_forget_name(m);
@@ -370,12 +376,17 @@ static int acquire_queued(struct wait *w)
  * process-shared mutex's holds stay with the parent, which still runs). */
 static bool owned_by_caller(const fast_mutex_t *m, uint32_t owner, uint32_t self)
 {
+    if (fmx_is_robust(m))
+        return owner == self && fmx_robust_held_by_caller(m);
     return owner == self || (!fmx_is_shared(m) && fmx_inherited_owner(owner));
 }
 
 int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site, const void *outer)
 {
     uint32_t self = fast_mutex_self_();
+    if (fmx_is_robust(m))
+        fmx_misuse("acquire of a robust mutex without fast_mutex_acquire_robust()", m, site,
+                   "only fast_mutex_acquire_robust() can report that its holder died");
     if (owned_by_caller(m, fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)), self))
         fmx_misuse("recursive acquire", m, site, "the calling thread already holds it");
     if (fmx_policy_spin(m, self, 0))
@@ -520,7 +531,9 @@ void fast_mutex_release_slow_(fast_mutex_t *m)
     }
     /* Only we, the holder, clear TRYING: what we read now stays true. */
     bool tried = atomic_load_explicit(&m->word, memory_order_relaxed) & FAST_MUTEX_TRYING;
-    if (fmx_is_shared(m))
+    if (fmx_is_robust(m))
+        fmx_release_robust(m);
+    else if (fmx_is_shared(m))
         release_shared(m);
     else if (!let_go_unless_wake_due(m))
         wake_next(m);

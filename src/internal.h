@@ -53,9 +53,22 @@ static inline uint32_t fmx_owner_of(uint32_t word)
  * lock word, it has no queue. */
 static inline bool fmx_is_shared(const fast_mutex_t *m)
 {
-    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) ==
-           FAST_MUTEX_SHARED_QUEUE;
+    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) >=
+           FAST_MUTEX_ROBUST_QUEUE;
 }
+
+/* Whether m was made by fast_mutex_init_robust() (shared as well). */
+static inline bool fmx_is_robust(const fast_mutex_t *m)
+{
+    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) ==
+           FAST_MUTEX_ROBUST_QUEUE;
+}
+
+/* robust.c: whether the calling thread's stamp is the one in robust m
+ * (it holds m, rather than having the id of a dead holder). */
+FMX_HIDDEN bool fmx_robust_held_by_caller(const fast_mutex_t *m);
+/* Lets go of robust m, held by the caller. */
+FMX_HIDDEN void fmx_release_robust(fast_mutex_t *m);
 
 /* registry.c: the calling thread's record, claimed on first use and given
  * back when the thread exits.  Without a memfd the registry falls back to
