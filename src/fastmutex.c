@@ -26,6 +26,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -34,10 +36,51 @@ void fast_mutex_init(fast_mutex_t *m)
     *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
 }
 
+/* The calling process's pid namespace, as a number that is never 0: the
+ * low 32 bits of the inode of /proc/self/ns/pid (0 when unknown).  Cached
+ * for the process that read it (a child made after unshare(CLONE_NEWPID)
+ * lives in another namespace). */
+static uint32_t own_pid_namespace(void)
+{
+    static _Atomic pid_t cached_for;
+    static _Atomic uint32_t cached;
+    pid_t pid = getpid();
+    if (atomic_load_explicit(&cached_for, memory_order_acquire) == pid)
+        return atomic_load_explicit(&cached, memory_order_relaxed);
+    struct stat st;
+    uint32_t ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino | 1u : 0;
+    atomic_store_explicit(&cached, ns, memory_order_relaxed);
+    atomic_store_explicit(&cached_for, pid, memory_order_release);
+    return ns;
+}
+
 void fast_mutex_init_shared(fast_mutex_t *m)
 {
     *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
+    /* A shared mutex has no queue lock: the word notes the pid namespace
+     * its thread ids belong to (check_namespace()). */
+    atomic_store_explicit(&m->queue_lock, own_pid_namespace(), memory_order_relaxed);
     atomic_store_explicit(&m->queue, FAST_MUTEX_SHARED_QUEUE, memory_order_relaxed);
+}
+
+/* Thread ids in a lock word mean something only in one pid namespace: a
+ * process of another (another container) would take a holder of its own
+ * id for itself, or wait on a thread it cannot see.  The slow paths of a
+ * process-shared mutex refuse such a use with a report.  The inline fast
+ * paths do not look; they are safe where they succeed (the word was free,
+ * or held by the caller's own id), except a release by a thread that does
+ * not hold the mutex but has the holder's id in another namespace. */
+static void check_namespace(const fast_mutex_t *m, const void *site)
+{
+    if (!fmx_is_shared(m) || fmx_is_robust(m))
+        return;
+    uint32_t made_in = atomic_load_explicit(&((fast_mutex_t *)m)->queue_lock, memory_order_relaxed);
+    uint32_t ours = own_pid_namespace();
+    if (made_in != 0 && ours != 0 && made_in != ours)
+        fmx_misuse("process-shared mutex used from another pid namespace", m, site,
+                   "it was made in pid namespace %u, this process is in %u: the thread ids in "
+                   "its lock word do not name the same threads here",
+                   made_in, ours);
 }
 
 void fast_mutex_init_robust(fast_mutex_t *m)
@@ -384,6 +427,7 @@ static bool owned_by_caller(const fast_mutex_t *m, uint32_t owner, uint32_t self
 int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site, const void *outer)
 {
     uint32_t self = fast_mutex_self_();
+    check_namespace(m, site);
     if (fmx_is_robust(m))
         fmx_misuse("acquire of a robust mutex without fast_mutex_acquire_robust()", m, site,
                    "only fast_mutex_acquire_robust() can report that its holder died");
@@ -429,6 +473,7 @@ int fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline)
 
 void fmx_check_release(const fast_mutex_t *m, const void *site)
 {
+    check_namespace(m, site);
     uint32_t owner =
         fmx_owner_of(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed));
     if (owner == 0)
