@@ -459,6 +459,11 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
                      .deadline_ns = deadline_ns,
                      .check_every = check_every,
                      .check_at = check_every ? rec->wait_start_ns + check_every : 0};
+    /* Check the queue word before taking the queue lock: a shared mutex
+     * whose `queue` marker was overwritten has something else than a
+     * queue lock in that word (check_namespace()). */
+    if (!fmx_is_shared(m))
+        (void)fmx_queue_head(m);
     int result = fmx_is_shared(m) ? acquire_shared(&w) : acquire_queued(&w);
     end_wait(rec, m, site, result == 0);
     return result;
@@ -516,6 +521,7 @@ static bool let_go_unless_wake_due(fast_mutex_t *m)
  * it the lock (policy).  Lets go of the lock either way. */
 static void wake_next(fast_mutex_t *m)
 {
+    (void)fmx_queue_head(m); /* checks the queue word first, as fmx_acquire() */
     fmx_queue_lock(m);
     /* We own the lock and hold the queue lock: the queue's flags do not
      * change from here on; only a thread without a record may still set
