@@ -119,6 +119,24 @@ void __tsan_mutex_post_unlock(void *addr, unsigned flags);
  *            retakes the mutex leaves it free for a few nanoseconds only,
  *            and a try_acquire loop on another CPU may fail for thousands
  *            of its cycles.
+ *   SLEEPERS a thread that has no waiter record (all of the registry's
+ *            records belong to live threads) sleeps on the lock word
+ *            itself.  Set by that thread, by compare-and-swap while the
+ *            mutex is held; cleared by the release that lets go (or hands
+ *            off), in the same atomic step, which then wakes one such
+ *            sleeper.  A sleeper that takes the mutex sets it again, as
+ *            others may still sleep.
+ *
+ * Three more belong to a robust mutex (fast_mutex_init_robust()) only:
+ *
+ *   ROBUST_HELD     held by fast_mutex_acquire_robust(), so that the
+ *                   release takes the slow path and clears the holder's
+ *                   stamp; set with the owner bits, cleared with them.
+ *   INCONSISTENT    the holder took the mutex over from a dead holder
+ *                   (EOWNERDEAD) and has not yet called
+ *                   fast_mutex_consistent(); cleared by that call.
+ *   NOTRECOVERABLE  released while INCONSISTENT: stays, with no owner,
+ *                   and every robust acquire fails with ENOTRECOVERABLE.
  *
  * A waiter that has waited longer than the handoff bound is not woken to
  * compete: release writes its thread id into the word directly, so the lock
@@ -132,9 +150,16 @@ void __tsan_mutex_post_unlock(void *addr, unsigned flags);
 #define FAST_MUTEX_WAITERS 0x00400000u
 #define FAST_MUTEX_WOKEN 0x00800000u
 #define FAST_MUTEX_TRYING 0x01000000u
+#define FAST_MUTEX_SLEEPERS 0x02000000u
+#define FAST_MUTEX_ROBUST_HELD 0x04000000u
+#define FAST_MUTEX_INCONSISTENT 0x08000000u
+#define FAST_MUTEX_NOTRECOVERABLE 0x10000000u
 
 /* `queue` value that marks a mutex made by fast_mutex_init_shared(). */
 #define FAST_MUTEX_SHARED_QUEUE 0xffffffffu
+/* `queue` value that marks a mutex made by fast_mutex_init_robust(); its
+ * `queue_lock` holds the holder's stamp (src/robust.c). */
+#define FAST_MUTEX_ROBUST_QUEUE 0xfffffffeu
 
 typedef struct fast_mutex {
     FAST_MUTEX_ATOMIC_U32_ word;       /* owner tid | flags, see above */
@@ -223,6 +248,30 @@ FAST_MUTEX_API void fast_mutex_init(fast_mutex_t *m);
  * lies in memory they share (MAP_SHARED, shm_open, memfd).  Waiters of such a
  * mutex sleep on the lock word itself rather than in a queue. */
 FAST_MUTEX_API void fast_mutex_init_shared(fast_mutex_t *m);
+
+/* Makes *m a free, process-shared mutex (as fast_mutex_init_shared()) that
+ * survives the death of its holder, with the semantics of glibc's robust
+ * mutexes: when the holder dies, the next fast_mutex_acquire_robust()
+ * gets it with EOWNERDEAD.  Acquire it only with
+ * fast_mutex_acquire_robust(); release it with fast_mutex_release(). */
+FAST_MUTEX_API void fast_mutex_init_robust(fast_mutex_t *m);
+
+/* Blocks until the calling thread holds the robust mutex *m and returns 0;
+ * or returns EOWNERDEAD, the calling thread holding *m, when the previous
+ * holder died holding it (noticed within about 50 ms of the death): what
+ * *m guards may be inconsistent; repair it and call
+ * fast_mutex_consistent(), or release it as it is, which makes *m
+ * unusable; or returns ENOTRECOVERABLE, without the mutex, when that
+ * happened.  A thread whose id the kernel took from a dead holder is not
+ * taken for that holder: it gets EOWNERDEAD, not a recursive-acquire
+ * report.  Requires that the calling thread not already hold *m. */
+FAST_MUTEX_API int fast_mutex_acquire_robust(fast_mutex_t *m);
+
+/* Marks the robust mutex *m, held by the calling thread after
+ * fast_mutex_acquire_robust() returned EOWNERDEAD, consistent again.
+ * Returns 0, or EINVAL when *m is not robust, not inconsistent, or not
+ * held by the calling thread. */
+FAST_MUTEX_API int fast_mutex_consistent(fast_mutex_t *m);
 
 /* Ends the life of *m.  Requires that *m be free and that no thread wait on
  * it; destroying a held mutex is reported as misuse. */

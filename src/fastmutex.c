@@ -26,6 +26,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -41,10 +43,57 @@ void fast_mutex_init(fast_mutex_t *m)
     fmx_init_at(m, __builtin_return_address(0));
 }
 
+/* The calling process's pid namespace, as a number that is never 0: the
+ * low 32 bits of the inode of /proc/self/ns/pid (0 when unknown).  Cached
+ * for the process that read it (a child made after unshare(CLONE_NEWPID)
+ * lives in another namespace). */
+static uint32_t own_pid_namespace(void)
+{
+    static _Atomic pid_t cached_for;
+    static _Atomic uint32_t cached;
+    pid_t pid = getpid();
+    if (atomic_load_explicit(&cached_for, memory_order_acquire) == pid)
+        return atomic_load_explicit(&cached, memory_order_relaxed);
+    struct stat st;
+    uint32_t ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino | 1u : 0;
+    atomic_store_explicit(&cached, ns, memory_order_relaxed);
+    atomic_store_explicit(&cached_for, pid, memory_order_release);
+    return ns;
+}
+
 void fast_mutex_init_shared(fast_mutex_t *m)
 {
     fmx_init_at(m, __builtin_return_address(0));
+    /* A shared mutex has no queue lock: the word notes the pid namespace
+     * its thread ids belong to (check_namespace()). */
+    atomic_store_explicit(&m->queue_lock, own_pid_namespace(), memory_order_relaxed);
     atomic_store_explicit(&m->queue, FAST_MUTEX_SHARED_QUEUE, memory_order_relaxed);
+}
+
+/* Thread ids in a lock word mean something only in one pid namespace: a
+ * process of another (another container) would take a holder of its own
+ * id for itself, or wait on a thread it cannot see.  The slow paths of a
+ * process-shared mutex refuse such a use with a report.  The inline fast
+ * paths do not look; they are safe where they succeed (the word was free,
+ * or held by the caller's own id), except a release by a thread that does
+ * not hold the mutex but has the holder's id in another namespace. */
+static void check_namespace(const fast_mutex_t *m, const void *site)
+{
+    if (!fmx_is_shared(m) || fmx_is_robust(m))
+        return;
+    uint32_t made_in = atomic_load_explicit(&((fast_mutex_t *)m)->queue_lock, memory_order_relaxed);
+    uint32_t ours = own_pid_namespace();
+    if (made_in != 0 && ours != 0 && made_in != ours)
+        fmx_misuse("process-shared mutex used from another pid namespace", m, site,
+                   "it was made in pid namespace %u, this process is in %u: the thread ids in "
+                   "its lock word do not name the same threads here",
+                   made_in, ours);
+}
+
+void fast_mutex_init_robust(fast_mutex_t *m)
+{
+    *m = (fast_mutex_t)FAST_MUTEX_INITIALIZER;
+    atomic_store_explicit(&m->queue, FAST_MUTEX_ROBUST_QUEUE, memory_order_relaxed);
 }
 
 void fast_mutex_destroy(fast_mutex_t *m)
@@ -53,7 +102,7 @@ void fast_mutex_destroy(fast_mutex_t *m)
     if (fmx_owner_of(word) != 0)
         fmx_misuse("destroy of a held mutex", m, __builtin_return_address(0),
                    "it is held by thread %u", fmx_owner_of(word));
-    if (word != 0)
+    if (word != 0 && word != FAST_MUTEX_NOTRECOVERABLE)
         fmx_misuse("destroy of a mutex with waiters", m, __builtin_return_address(0),
                    "threads are still queued for it");
     if (fmx_watching())
@@ -135,25 +184,57 @@ static uint64_t next_timeout(uint64_t deadline_ns, uint64_t check_ns)
         return deadline_ns;
     return deadline_ns < check_ns ? deadline_ns : check_ns;
 }
+/* Sets SLEEPERS in m's word while the mutex is held, and stores in *word
+ * the value a sleeper then waits on; false when it was released meanwhile. */
+static bool flag_sleepers(fast_mutex_t *m, uint32_t *word)
+{
+    *word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    do {
+        if (fmx_owner_of(*word) == 0)
+            return false;
+        if (*word & FAST_MUTEX_SLEEPERS)
+            return true;
+    } while (!atomic_compare_exchange_weak_explicit(&m->word, word, *word | FAST_MUTEX_SLEEPERS,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    *word |= FAST_MUTEX_SLEEPERS;
+    return true;
+}
+
 /* A thread without a record (all FMX_REGISTRY_THREADS records belong to
- * live threads) cannot queue, nor be seen by the tools: it polls, napping a
- * little longer each time, up to a millisecond. */
+ * live threads) cannot queue, nor be seen by the tools: it sleeps on the
+ * lock word of a process-private mutex, flagged SLEEPERS, and every
+ * release wakes one such sleeper (the classic futex mutex, beside the
+ * queue).  It takes the mutex with SLEEPERS set, since others may sleep:
+ * its own release then wakes the next. */
 static int acquire_unrecorded(fast_mutex_t *m, uint64_t deadline_ns)
 {
     uint32_t self = fast_mutex_self_();
-    long nap_ns = 1000;
     for (;;) {
-        if (take_if_free(m, self, 0))
-            return 0;
-        if (deadline_ns != 0 && fmx_now_ns() >= deadline_ns)
-            return ETIMEDOUT;
-        struct timespec nap = {.tv_sec = 0, .tv_nsec = nap_ns};
-        nanosleep(&nap, NULL);
-        if (nap_ns < 1000000)
-            nap_ns *= 2;
+        uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+        /* Acquire: pairs with the release that freed the lock. */
+        if (fmx_owner_of(word) == 0) {
+            if (atomic_compare_exchange_weak_explicit(&m->word, &word,
+                                                      word | self | FAST_MUTEX_SLEEPERS,
+                                                      memory_order_acquire, memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        if (!flag_sleepers(m, &word))
+            continue;
+        struct timespec ts = fmx_ns_timespec(deadline_ns);
+        if (!fmx_futex_wait(&m->word, word, deadline_ns ? &ts : NULL, false) ||
+            (deadline_ns != 0 && fmx_now_ns() >= deadline_ns))
+            return take_if_free(m, self, 0) ? 0 : ETIMEDOUT;
     }
 }
 
+/* Wakes one thread sleeping on m's lock word (acquire_unrecorded()) if the
+ * word we replaced, `old`, said some may sleep there. */
+static void wake_word_sleeper(fast_mutex_t *m, uint32_t old)
+{
+    if (old & FAST_MUTEX_SLEEPERS)
+        fmx_futex_wake(&m->word, 1, false);
+}
 
 /* One wait of the slow path: who waits for what, until when, and when the
  * deadlock check runs next. */
@@ -342,11 +423,26 @@ static int acquire_queued(struct wait *w)
     }
 }
 
+/* Whether `owner`, read from m's word, is the calling thread `self`: its
+ * id, or for a process-private mutex the id the thread had in the parent
+ * before a fork (the forking thread's holds pass to the child's thread; a
+ * process-shared mutex's holds stay with the parent, which still runs). */
+static bool owned_by_caller(const fast_mutex_t *m, uint32_t owner, uint32_t self)
+{
+    if (fmx_is_robust(m))
+        return owner == self && fmx_robust_held_by_caller(m);
+    return owner == self || (!fmx_is_shared(m) && fmx_inherited_owner(owner));
+}
+
 static int acquire_slow(fast_mutex_t *m, const struct timespec *deadline, const void *site,
                         const void *outer)
 {
     uint32_t self = fast_mutex_self_();
-    if (fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)) == self)
+    check_namespace(m, site);
+    if (fmx_is_robust(m))
+        fmx_misuse("acquire of a robust mutex without fast_mutex_acquire_robust()", m, site,
+                   "only fast_mutex_acquire_robust() can report that its holder died");
+    if (owned_by_caller(m, fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)), self))
         fmx_misuse("recursive acquire", m, site, "the calling thread already holds it");
     /* As pthread_mutex_timedlock(): checked only when the caller would wait. */
     if (deadline != NULL && !fmx_timespec_valid(deadline))
@@ -365,6 +461,11 @@ static int acquire_slow(fast_mutex_t *m, const struct timespec *deadline, const 
     atomic_fetch_add_explicit(&m->contention, 1, memory_order_relaxed);
 
     struct fmx_record *rec = fmx_self_record();
+    if (rec == NULL && fmx_is_shared(m)) {
+        /* The shared protocol needs a record only to describe the wait. */
+        struct wait w = {.m = m, .self = self, .deadline_ns = deadline_ns};
+        return acquire_shared(&w);
+    }
     if (rec == NULL)
         return acquire_unrecorded(m, deadline_ns);
     begin_wait(rec, m, site, outer);
@@ -375,6 +476,11 @@ static int acquire_slow(fast_mutex_t *m, const struct timespec *deadline, const 
                      .deadline_ns = deadline_ns,
                      .check_every = check_every,
                      .check_at = check_every ? rec->wait_start_ns + check_every : 0};
+    /* Check the queue word before taking the queue lock: a shared mutex
+     * whose `queue` marker was overwritten has something else than a
+     * queue lock in that word (check_namespace()). */
+    if (!fmx_is_shared(m))
+        (void)fmx_queue_head(m);
     int result = fmx_is_shared(m) ? acquire_shared(&w) : acquire_queued(&w);
     end_wait(rec, m, site, result == 0);
     return result;
@@ -428,11 +534,12 @@ int fast_mutex_acquire_slow_(fast_mutex_t *m, const struct timespec *deadline)
 
 void fmx_check_release(const fast_mutex_t *m, const void *site)
 {
+    check_namespace(m, site);
     uint32_t owner =
         fmx_owner_of(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed));
     if (owner == 0)
         fmx_misuse("release of a free mutex", m, site, "nobody holds it");
-    if (owner != fast_mutex_self_())
+    if (!owned_by_caller(m, owner, fast_mutex_self_()))
         fmx_misuse("release by a thread that does not own the mutex", m, site,
                    "it is held by thread %u", owner);
 }
@@ -446,19 +553,23 @@ static void release_shared(fast_mutex_t *m)
         fmx_futex_wake(&m->word, 1, true);
 }
 
-/* Lets go without waking anybody when no wake is due: nobody is queued, or
- * a woken waiter is on its way and not late.  False, the lock still held,
- * when the oldest waiter must be woken. */
+/* Lets go without waking a queued waiter when no wake is due: nobody is
+ * queued, or a woken waiter is on its way and not late; wakes a thread
+ * sleeping on the word if one may.  False, the lock still held, when the
+ * oldest waiter must be woken. */
 static bool let_go_unless_wake_due(fast_mutex_t *m)
 {
     uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
     while (!(word & FAST_MUTEX_WAITERS) ||
            ((word & FAST_MUTEX_WOKEN) && !fmx_policy_woken_is_late(m)))
         /* Release: pairs with the next holder's acquire CAS. */
-        if (atomic_compare_exchange_weak_explicit(&m->word, &word,
-                                                  word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_TRYING),
-                                                  memory_order_release, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(
+                &m->word, &word,
+                word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_TRYING | FAST_MUTEX_SLEEPERS),
+                memory_order_release, memory_order_relaxed)) {
+            wake_word_sleeper(m, word);
             return true;
+        }
     return false;
 }
 
@@ -466,26 +577,31 @@ static bool let_go_unless_wake_due(fast_mutex_t *m)
  * it the lock (policy).  Lets go of the lock either way. */
 static void wake_next(fast_mutex_t *m)
 {
+    (void)fmx_queue_head(m); /* checks the queue word first, as fmx_acquire() */
     fmx_queue_lock(m);
-    /* We own the lock and hold the queue lock: nobody else changes the word
-     * from here on.  It may carry WOKEN, for a late woken waiter that will
-     * clear it when it takes the lock or queues again: keep it. */
+    /* We own the lock and hold the queue lock: the queue's flags do not
+     * change from here on; only a thread without a record may still set
+     * SLEEPERS, hence the exchanges, which tell whether to wake it.  The
+     * word may carry WOKEN, for a late woken waiter that will clear it when
+     * it takes the lock or queues again: keep it. */
     uint32_t woken = atomic_load_explicit(&m->word, memory_order_relaxed) & FAST_MUTEX_WOKEN;
     struct fmx_record *head = fmx_queue_head(m);
     if (head == NULL) {
         /* The last waiter gave up (timeout) since we looked. */
-        atomic_store_explicit(&m->word, 0, memory_order_release);
+        uint32_t old = atomic_exchange_explicit(&m->word, 0, memory_order_release);
         fmx_queue_unlock(m);
+        wake_word_sleeper(m, old);
         return;
     }
     bool hand_off = fmx_policy_hand_off(head);
     uint32_t rest = fmx_dequeue(m, head) ? 0 : FAST_MUTEX_WAITERS;
-    uint32_t wake;
+    uint32_t wake, old;
     if (hand_off) {
-        atomic_store_explicit(&m->word, (uint32_t)head->tid | rest | woken, memory_order_release);
+        old = atomic_exchange_explicit(&m->word, (uint32_t)head->tid | rest | woken,
+                                       memory_order_release);
         wake = FMX_WAKE_HANDOFF;
     } else {
-        atomic_store_explicit(&m->word, rest | FAST_MUTEX_WOKEN, memory_order_release);
+        old = atomic_exchange_explicit(&m->word, rest | FAST_MUTEX_WOKEN, memory_order_release);
         wake = FMX_WAKE_RETRY;
     }
     /* Release: the waiter that sees `wake` also sees the word we wrote and,
@@ -496,6 +612,20 @@ static void wake_next(fast_mutex_t *m)
      * thread exits), so waking it after the unlock is safe: at worst the
      * thread has moved on and takes a spurious wake-up. */
     fmx_futex_wake(&head->wake, 1, false);
+    wake_word_sleeper(m, old);
+}
+
+/* Lets go of a hold the calling thread inherited from the thread that
+ * forked it.  Whoever was queued for the mutex, and whoever held its queue
+ * lock, were threads of the parent, which do not exist here: their records
+ * lie in the parent's registry, not ours.  So the queue is emptied, not
+ * walked. */
+static void release_inherited(fast_mutex_t *m)
+{
+    atomic_store_explicit(&m->queue, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->queue_lock, 0, memory_order_relaxed);
+    /* Release: pairs with the next holder's acquire CAS. */
+    atomic_store_explicit(&m->word, 0, memory_order_release);
 }
 
 void fast_mutex_release_slow_(fast_mutex_t *m)
@@ -505,9 +635,18 @@ void fast_mutex_release_slow_(fast_mutex_t *m)
     bool watched = fmx_watching();
     if (watched)
         fmx_watch_release(m, site);
+    if (!fmx_is_shared(m) &&
+        fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed)) != fast_mutex_self_()) {
+        release_inherited(m);
+        if (watched)
+            fmx_watch_released(m);
+        return;
+    }
     /* Only we, the holder, clear TRYING: what we read now stays true. */
     bool tried = atomic_load_explicit(&m->word, memory_order_relaxed) & FAST_MUTEX_TRYING;
-    if (fmx_is_shared(m))
+    if (fmx_is_robust(m))
+        fmx_release_robust(m);
+    else if (fmx_is_shared(m))
         release_shared(m);
     else if (!let_go_unless_wake_due(m))
         wake_next(m);

@@ -58,9 +58,22 @@ static inline uint32_t fmx_owner_of(uint32_t word)
  * lock word, it has no queue. */
 static inline bool fmx_is_shared(const fast_mutex_t *m)
 {
-    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) ==
-           FAST_MUTEX_SHARED_QUEUE;
+    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) >=
+           FAST_MUTEX_ROBUST_QUEUE;
 }
+
+/* Whether m was made by fast_mutex_init_robust() (shared as well). */
+static inline bool fmx_is_robust(const fast_mutex_t *m)
+{
+    return atomic_load_explicit(&((fast_mutex_t *)m)->queue, memory_order_relaxed) ==
+           FAST_MUTEX_ROBUST_QUEUE;
+}
+
+/* robust.c: whether the calling thread's stamp is the one in robust m
+ * (it holds m, rather than having the id of a dead holder). */
+FMX_HIDDEN bool fmx_robust_held_by_caller(const fast_mutex_t *m);
+/* Lets go of robust m, held by the caller. */
+FMX_HIDDEN void fmx_release_robust(fast_mutex_t *m);
 
 /* registry.c: the calling thread's record, claimed on first use and given
  * back when the thread exits.  Without a memfd the registry falls back to
@@ -69,17 +82,23 @@ static inline bool fmx_is_shared(const fast_mutex_t *m)
 FMX_HIDDEN struct fmx_record *fmx_self_record(void);
 /* The registry's records once it exists (registry.c), NULL before. */
 extern FMX_HIDDEN struct fmx_record *_Atomic fmx_records_;
-/* Record by queue link (slot + 1); NULL for 0.  Links exist only once
- * records do, so the registry is there.  Acquire: the registry is mapped
- * before its pointer is published (pairs with get_registry()). */
-/* Reports a queue link past the records (the shared memfd was written by
- * something else) and aborts: links are never followed out of the mapping. */
-FMX_HIDDEN _Noreturn void fmx_corrupt_link(uint32_t link) __attribute__((cold));
+/* Reports a queue link that points outside the registry, and aborts
+ * (report.c): links are read from memory other code may write (a mutex's
+ * `queue` word, the registry's records), and none may steer us out of
+ * bounds. */
+FMX_HIDDEN _Noreturn void fmx_bad_link(const void *mutex, uint32_t link);
+/* Record by queue link (slot + 1); NULL for 0.  A link beyond the records,
+ * or one read before this process made its registry, is reported as
+ * corruption (fmx_bad_link) rather than followed.  Acquire: the registry
+ * is mapped before its pointer is published (pairs with get_registry()). */
 static inline struct fmx_record *fmx_record_at(uint32_t link)
 {
-    if (__builtin_expect(link > FMX_REGISTRY_THREADS, 0))
-        fmx_corrupt_link(link);
-    return link == 0 ? NULL : &atomic_load_explicit(&fmx_records_, memory_order_acquire)[link - 1];
+    if (link == 0)
+        return NULL;
+    struct fmx_record *records = atomic_load_explicit(&fmx_records_, memory_order_acquire);
+    if (link > FMX_REGISTRY_THREADS || records == NULL)
+        fmx_bad_link(NULL, link);
+    return &records[link - 1];
 }
 static inline uint32_t fmx_record_link(const struct fmx_record *rec)
 {
@@ -89,6 +108,11 @@ static inline uint32_t fmx_record_link(const struct fmx_record *rec)
  * sched_getcpu() (negative: unknown), for tools and for spinners that
  * hold it as a hint. */
 FMX_HIDDEN void fmx_note_cpu(struct fmx_record *rec, int cpu);
+/* Whether `owner`, found in the lock word of a process-private mutex, is
+ * the calling thread: the id a forking thread had in the parent, when the
+ * caller is the thread that came out of that fork() (registry.c).  A fork
+ * passes the forking thread's holds to the child's thread, as glibc does. */
+FMX_HIDDEN bool fmx_inherited_owner(uint32_t owner);
 /* The calling thread's record if it has one (never claims one). */
 FMX_HIDDEN struct fmx_record *fmx_own_record(void);
 /* The record of live thread `tid` of this process, found through a table

@@ -66,9 +66,18 @@ static void set_queue_word(fast_mutex_t *m, uint32_t head_link, uint32_t length)
                           memory_order_relaxed);
 }
 
+/* The head's link, checked: the queue word lies in memory that other code,
+ * and for a mutex in shared memory other processes, can write.  A link
+ * outside the registry (FAST_MUTEX_SHARED_QUEUE among them: a
+ * process-shared mutex has no queue) is reported as corruption, naming the
+ * mutex, before anything indexes with it. */
 struct fmx_record *fmx_queue_head(const fast_mutex_t *m)
 {
-    return fmx_record_at(queue_word(m) & QUEUE_LINK_MASK);
+    uint32_t link = queue_word(m) & QUEUE_LINK_MASK;
+    if (link > FMX_REGISTRY_THREADS || (link != 0 && atomic_load_explicit(&fmx_records_,
+                                                                          memory_order_acquire) == NULL))
+        fmx_bad_link(m, link);
+    return fmx_record_at(link);
 }
 
 uint32_t fmx_queue_length(const fast_mutex_t *m)

@@ -187,11 +187,47 @@ static void give_back_record(void *rec_ptr)
     atomic_store_explicit(&rec->state, FMX_RECORD_FREE, memory_order_release);
 }
 
+/* The thread ids the calling thread had in its ancestors, newest last: the
+ * forking thread of each fork that led to this process.  Mutexes they held
+ * at the fork are this thread's holds (fmx_inherited_owner()). */
+#define FORK_ANCESTORS 16
+static uint32_t fork_ancestor_tids[FORK_ANCESTORS];
+static unsigned fork_ancestors;
+static uint32_t fork_inheritor_tid; /* the thread that came out of fork() */
+
+/* Notes, in the child, that the forking thread was `parent_tid`. */
+static void inherit_holds(uint32_t parent_tid)
+{
+    if (parent_tid == 0)
+        return; /* the thread never touched a mutex: it holds none */
+    if (fork_ancestors == FORK_ANCESTORS) {
+        /* Forgets the oldest: a hold carried through 16 forks unreleased. */
+        memmove(fork_ancestor_tids, fork_ancestor_tids + 1,
+                (FORK_ANCESTORS - 1) * sizeof fork_ancestor_tids[0]);
+        fork_ancestors--;
+    }
+    fork_ancestor_tids[fork_ancestors++] = parent_tid;
+    fork_inheritor_tid = (uint32_t)gettid();
+}
+
+bool fmx_inherited_owner(uint32_t owner)
+{
+    if (fork_ancestors == 0 || owner == 0 || fast_mutex_self_() != fork_inheritor_tid)
+        return false;
+    for (unsigned i = 0; i < fork_ancestors; i++)
+        if (fork_ancestor_tids[i] == owner)
+            return true;
+    return false;
+}
+
 /* In a forked child only the forking thread lives on, and it has a new
  * thread id.  The registry mapping is shared with the parent, so the child
  * must not write to it: forget it and make its own on first need. */
 static void after_fork_in_child(void)
 {
+    /* own_tid, not the inline paths' cache, which stays 0 while a
+     * diagnostic watches every call. */
+    inherit_holds(own_tid);
     fast_mutex_self_tid_ = 0;
     own_tid = 0;
     self_record = NULL;
@@ -336,14 +372,6 @@ struct fmx_record *fmx_record_of(int32_t tid)
      * since: then its tid says so.  Read while its owner may write it: a
      * stale answer is a wrong hint, never a wrong lock state. */
     return rec != NULL && FMX_RECORD_LOAD(rec->tid) == tid ? rec : NULL;
-}
-
-_Noreturn void fmx_corrupt_link(uint32_t link)
-{
-    fmx_misuse("corrupt waiter registry", NULL, __builtin_return_address(0),
-               "a queue link reads %u, past the %u records: something wrote into the "
-               "fastmutex-registry memfd",
-               link, FMX_REGISTRY_THREADS);
 }
 
 struct fmx_record *fmx_waiting_record(int32_t tid)

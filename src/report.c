@@ -112,6 +112,14 @@ static void add_mutex(struct fmx_report *r, const void *shown, const void *lock)
         add(r, "mutex %p", shown);
 }
 
+void fmx_bad_link(const void *mutex, uint32_t link)
+{
+    fmx_misuse("corrupt mutex or registry", mutex, __builtin_return_address(0),
+               "a waiter link read from shared memory is %u, outside the %u records of this "
+               "process's registry: the memory was overwritten",
+               link, FMX_REGISTRY_THREADS);
+}
+
 static _Noreturn void misuse(const char *check, const void *shown, const void *lock, const void *site,
                              const char *detail_fmt, va_list ap)
 {
@@ -319,7 +327,8 @@ static bool walk_chain(const fast_mutex_t *m, int32_t self, struct link chain[MA
         struct fmx_record *rec = fmx_waiting_record(owner);
         if (rec == NULL) {
             /* The owner runs, waits for something else, or is gone. */
-            if (newly_exited_owner(waited, trusted, owner, queue == FAST_MUTEX_SHARED_QUEUE))
+            if (newly_exited_owner(waited, trusted, owner,
+                                       queue == FAST_MUTEX_SHARED_QUEUE || queue == FAST_MUTEX_ROBUST_QUEUE))
                 *exited_owner = owner;
             return false;
         }

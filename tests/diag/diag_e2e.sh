@@ -524,6 +524,24 @@ case_other_user() {
     expect_in "$OUT" "waiter_thread" "same user's stack"
 }
 
+# A process in a pid namespace of its own (a container) writes its own
+# view of its id into its registry; fmx on the host must still find it.
+case_pid_namespace() {
+    if ! unshare --pid --fork --kill-child true 2>/dev/null; then
+        echo "SKIP [$CASE]: this machine refuses 'unshare --pid --fork' (needs root or user namespaces)"
+        exit 77
+    fi
+    RUN_AS="unshare --pid --fork --kill-child" start_fixture hold
+    local unshare_pid=${FIXTURE_PIDS[-1]} host_pid
+    host_pid=$(pgrep -P "$unshare_pid" | head -1)
+    [[ -n $host_pid ]] || fail "no process under unshare $unshare_pid"
+    [[ $host_pid != "$F_pid" ]] || fail "fixture has the same id $F_pid inside and outside"
+    wait_for_waiters "$host_pid" 2
+    run_fmx waiters "$host_pid"
+    [[ $RC -eq 0 ]] || fail "fmx waiters $host_pid exited $RC: $ERR"
+    expect_in "$OUT" "2 threads waiting." "count line"
+}
+
 case_man_page() {
     command -v groff >/dev/null || { echo "groff is not installed"; exit 77; }
     local doc warnings

@@ -7,9 +7,12 @@ model="$1"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-for timed in one two; do
+for timed in one two unrecorded; do
   if [ "$timed" = two ]; then
-    sed 's/run thread(2, false)/run thread(2, true)/' "$model" > model.pml
+    sed 's/run thread(2, false, false)/run thread(2, true, false)/' "$model" > model.pml
+  elif [ "$timed" = unrecorded ]; then
+    # thread 1 has no registry record: it sleeps on the lock word
+    sed 's/run thread(1, false, false)/run thread(1, false, true)/' "$model" > model.pml
   else
     cp "$model" model.pml
   fi

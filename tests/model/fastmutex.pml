@@ -7,6 +7,9 @@
  *   - nobody sleeps forever: a lost wake-up leaves a thread blocked at its
  *     park and shows up as an invalid end state;
  *   - the word's flags match the queue whenever the queue lock is free.
+ * A thread may be unrecorded (no registry record: acquire_unrecorded()):
+ * it sleeps on the lock word with SLEEPERS set, and releases that clear
+ * SLEEPERS wake one such sleeper.
  * Each atomic block stands for one atomic instruction of the C code (a CAS,
  * a store, an exchange); the queue lock is a plain blocking lock here.
  * Keep it in step with the C code: the comments name the function. */
@@ -20,6 +23,8 @@
 byte owner = 0;          /* owner bits of the word; 0 free, else thread id */
 bool waiters = false;    /* FAST_MUTEX_WAITERS */
 bool woken = false;      /* FAST_MUTEX_WOKEN */
+bool sleepers = false;   /* FAST_MUTEX_SLEEPERS */
+bool wsleep[N + 1];      /* asleep in a futex wait on the lock word */
 bool qlock = false;      /* the queue lock */
 byte queue[N];           /* FIFO of thread ids; queue[0] is the oldest */
 byte qlen = 0;
@@ -72,10 +77,22 @@ inline dequeue(id) {
     queue[qlen] = 0
 }
 
-proctype thread(byte id; bool timed) {
+/* fmx_futex_wake(&m->word, 1): wakes one thread asleep on the word, if any. */
+inline wake_word_sleeper() {
+    atomic {
+        if
+        :: wsleep[1] -> wsleep[1] = false
+        :: wsleep[2] -> wsleep[2] = false
+        :: wsleep[3] -> wsleep[3] = false
+        :: else -> skip
+        fi
+    }
+}
+
+proctype thread(byte id; bool timed; bool unrecorded) {
     byte iter = 0;
-    byte j, pos, head;
-    bool mine_woken, ok;
+    byte j, pos, head, s_owner;
+    bool mine_woken, ok, had, s_waiters, s_woken;
     do
     :: iter == ITER -> break
     :: iter < ITER ->
@@ -92,6 +109,10 @@ proctype thread(byte id; bool timed) {
         :: atomic { owner == 0 -> owner = id }; goto critical
         :: break
         od;
+        if
+        :: unrecorded -> goto sleep_on_word
+        :: else
+        fi;
         mine_woken = false;
 retry:
         /* acquire_queued(): a woken waiter spins before queueing again */
@@ -157,12 +178,36 @@ retry:
         :: wake[id] == HANDOFF -> assert(owner == id); goto critical
         :: else -> mine_woken = true; goto retry
         fi;
+sleep_on_word:
+        /* acquire_unrecorded(): take a free owner keeping the flags and
+         * adding SLEEPERS, or set SLEEPERS while it is held (flag_sleepers())
+         * and sleep while the word is what we saw */
+        atomic {
+            if
+            :: owner == 0 -> owner = id; sleepers = true; ok = true
+            :: else -> sleepers = true; ok = false;
+                       s_owner = owner; s_waiters = waiters; s_woken = woken
+            fi
+        };
+        if
+        :: ok -> goto critical
+        :: else -> skip
+        fi;
+        atomic {
+            if
+            :: owner == s_owner && waiters == s_waiters && woken == s_woken && sleepers ->
+               wsleep[id] = true
+            :: else -> skip
+            fi
+        };
+        !wsleep[id];
+        goto sleep_on_word;
 critical:
         atomic { inside++; assert(inside == 1 && owner == id) };
         inside--;
         /* fast_mutex_release(): CAS id -> 0 */
         if
-        :: atomic { owner == id && !waiters && !woken -> owner = 0 }; goto next
+        :: atomic { owner == id && !waiters && !woken && !sleepers -> owner = 0 }; goto next
         :: else -> skip
         fi;
         /* fast_mutex_release_slow_(): let_go_unless_wake_due(), else wake_next() */
@@ -171,30 +216,37 @@ critical:
              * woken waiter is late (fmx_policy_woken_is_late()): then, as
              * without WOKEN, the next waiter is woken too.  Either may
              * happen. */
+            had = sleepers;
             if
-            :: !waiters -> owner = 0; ok = true
-            :: woken && waiters -> owner = 0; ok = true
+            :: !waiters -> owner = 0; sleepers = false; ok = true
+            :: woken && waiters -> owner = 0; sleepers = false; ok = true
             :: woken && waiters -> ok = false
             :: else -> ok = false
             fi
         };
         if
-        :: ok -> goto next
+        :: ok -> if :: had -> wake_word_sleeper() :: else fi; goto next
         :: else -> skip
         fi;
+        /* wake_next(): each change of the word is one exchange, which also
+         * clears SLEEPERS and tells whether it was set */
         lock_queue();
         if
-        :: qlen == 0 -> owner = 0
+        :: qlen == 0 -> atomic { owner = 0; had = sleepers; sleepers = false }
         :: else ->
             head = queue[0];
             dequeue(head);
             if
             /* waited > 1 ms; WOKEN stays for a woken waiter still on its way */
-            :: owner = head; waiters = (qlen > 0); wake[head] = HANDOFF
-            :: owner = 0; waiters = (qlen > 0); woken = true; wake[head] = RETRY
+            :: atomic { owner = head; waiters = (qlen > 0); had = sleepers; sleepers = false };
+               wake[head] = HANDOFF
+            :: atomic { owner = 0; waiters = (qlen > 0); woken = true; had = sleepers;
+                        sleepers = false };
+               wake[head] = RETRY
             fi
         fi;
         unlock_queue();
+        if :: had -> wake_word_sleeper() :: else fi;
 next:
         skip
     od
@@ -202,8 +254,8 @@ next:
 
 init {
     atomic {
-        run thread(1, false);
-        run thread(2, false);
-        run thread(3, true)
+        run thread(1, false, false);
+        run thread(2, false, false);
+        run thread(3, true, false)
     }
 }

@@ -240,7 +240,7 @@ void fmx_name_owner(struct fmx_target *target, uint32_t queue, struct fmx_owner 
     if (fmx_target_thread_name(target, owner->tid, &owner->name))
         return;
     /* A process-shared mutex may be held by a thread of another process. */
-    if (queue == FAST_MUTEX_SHARED_QUEUE)
+    if (queue == FAST_MUTEX_SHARED_QUEUE || queue == FAST_MUTEX_ROBUST_QUEUE)
         owner->elsewhere = true;
     else
         owner->exited = true;

@@ -97,11 +97,25 @@ static bool collect_waiters(struct fmx_target *target, uint64_t address, struct 
 
 static void flags_text(uint32_t word, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s%s%s%s", (word & FAST_MUTEX_WAITERS) ? " WAITERS" : "",
-             (word & FAST_MUTEX_WOKEN) ? " WOKEN" : "", (word & FAST_MUTEX_TRYING) ? " TRYING" : "",
-             (word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN | FAST_MUTEX_TRYING))
-                 ? " (unknown bits)"
-                 : "");
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } flags[] = {
+        {FAST_MUTEX_WAITERS, "WAITERS"},       {FAST_MUTEX_WOKEN, "WOKEN"},
+        {FAST_MUTEX_TRYING, "TRYING"},         {FAST_MUTEX_SLEEPERS, "SLEEPERS"},
+        {FAST_MUTEX_ROBUST_HELD, "ROBUST_HELD"}, {FAST_MUTEX_INCONSISTENT, "INCONSISTENT"},
+        {FAST_MUTEX_NOTRECOVERABLE, "NOTRECOVERABLE"},
+    };
+    size_t len = 0;
+    uint32_t known = FAST_MUTEX_OWNER_MASK;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        known |= flags[i].bit;
+        if ((word & flags[i].bit) && len < size)
+            len += (size_t)snprintf(buf + len, size - len, " %s", flags[i].name);
+    }
+    if ((word & ~known) && len < size)
+        len += (size_t)snprintf(buf + len, size - len, " (unknown bits)");
     if (buf[0] == '\0')
         snprintf(buf, size, " none");
 }

@@ -346,6 +346,36 @@ static int explain_proc_error(pid_t pid, int err, char *why, size_t whylen)
     return err;
 }
 
+/* The id process `pid` (as we see it) has in its own pid namespace: the
+ * last number on the NSpid line of /proc/PID/status; `pid` itself when
+ * the kernel shows no such line or it does not parse.  A process in a
+ * container writes its own view of its id into its registry. */
+static pid_t own_namespace_pid(pid_t pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return pid;
+    pid_t inner = pid;
+    while (fgets(buf, sizeof buf, f) != NULL) {
+        if (strncmp(buf, "NSpid:", 6) != 0)
+            continue;
+        char *p = buf + 6, *end;
+        for (;;) {
+            long v = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            if (v > 0 && v <= INT32_MAX)
+                inner = (pid_t)v;
+            p = end;
+        }
+        break;
+    }
+    fclose(f);
+    return inner;
+}
+
 int fmx_registry_open(pid_t pid, struct fmx_registry_reader *reader, char *why, size_t whylen)
 {
     char path[64];
@@ -396,7 +426,7 @@ int fmx_registry_open(pid_t pid, struct fmx_registry_reader *reader, char *why, 
         }
         /* A forked child keeps its parent's registry open until it makes
          * its own: only the one this process made describes its threads. */
-        if (reader->layout.pid == pid) {
+        if (reader->layout.pid == pid || reader->layout.pid == own_namespace_pid(pid)) {
             result = 0;
             goto out;
         }

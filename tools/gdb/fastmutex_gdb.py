@@ -600,15 +600,19 @@ def waiters_of(registry, address):
     return sorted(found, key=lambda r: r.wait_start_ns)
 
 
+LOCK_WORD_FLAGS = (
+    (FAST_MUTEX_WAITERS, "WAITERS"), (FAST_MUTEX_WOKEN, "WOKEN"), (FAST_MUTEX_TRYING, "TRYING"),
+    (FAST_MUTEX_SLEEPERS, "SLEEPERS"), (FAST_MUTEX_ROBUST_HELD, "ROBUST_HELD"),
+    (FAST_MUTEX_INCONSISTENT, "INCONSISTENT"), (FAST_MUTEX_NOTRECOVERABLE, "NOTRECOVERABLE"),
+)
+
+
 def flags_text(word):
-    flags = ""
-    if word & FAST_MUTEX_WAITERS:
-        flags += " WAITERS"
-    if word & FAST_MUTEX_WOKEN:
-        flags += " WOKEN"
-    if word & FAST_MUTEX_TRYING:
-        flags += " TRYING"
-    if word & ~(FAST_MUTEX_OWNER_MASK | FAST_MUTEX_WAITERS | FAST_MUTEX_WOKEN | FAST_MUTEX_TRYING):
+    flags = "".join(" " + name for bit, name in LOCK_WORD_FLAGS if word & bit)
+    known = FAST_MUTEX_OWNER_MASK
+    for bit, _ in LOCK_WORD_FLAGS:
+        known |= bit
+    if word & ~known:
         flags += " (unknown bits)"
     return flags or " none"
 
@@ -660,7 +664,7 @@ class FastMutexPrinter:
         address = value_address(self.value)
         registry, why = try_registry() if address is not None else (None, None)
         state = "held" if owner else "free"
-        if int(self.value["queue"]) & 0xffffffff == FAST_MUTEX_SHARED_QUEUE:
+        if int(self.value["queue"]) & 0xffffffff in (FAST_MUTEX_SHARED_QUEUE, FAST_MUTEX_ROBUST_QUEUE):
             state += ", shared between processes"
         yield "State", state + (",%s" % flags_text(word) if word & ~FAST_MUTEX_OWNER_MASK else "")
         yield "Owner", format_owner(owner, registry)
