@@ -153,8 +153,8 @@ static void end_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site, 
         return;
     fmx_record_write_begin(rec);
     if (acquired) {
-        rec->acquired_mutex = (uint64_t)(uintptr_t)m;
-        rec->acquired_site = (uint64_t)(uintptr_t)site;
+        FMX_RECORD_STORE(rec->acquired_mutex, (uint64_t)(uintptr_t)m);
+        FMX_RECORD_STORE(rec->acquired_site, (uint64_t)(uintptr_t)site);
     }
     atomic_store_explicit(&rec->deadlock, 0, memory_order_relaxed);
     atomic_store_explicit(&rec->state, FMX_RECORD_IDLE, memory_order_release);

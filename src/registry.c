@@ -178,10 +178,13 @@ static void give_back_record(void *rec_ptr)
     fmx_record_write_begin(rec);
     FMX_RECORD_STORE(rec->tid, 0);
     fmx_record_set_name(rec, no_name);
-    rec->acquired_mutex = 0;
-    rec->acquired_site = 0;
+    FMX_RECORD_STORE(rec->acquired_mutex, 0);
+    FMX_RECORD_STORE(rec->acquired_site, 0);
     atomic_store_explicit(&rec->cpu, 0, memory_order_relaxed);
     fmx_record_write_end(rec);
+    /* A destructor that runs after this one and waits again claims a
+     * fresh slot rather than writing to the one given back. */
+    self_record = NULL;
     /* Release: the slot's last contents are written before another thread
      * can claim it (pairs with the acquire CAS in claim_slot()). */
     atomic_store_explicit(&rec->state, FMX_RECORD_FREE, memory_order_release);
