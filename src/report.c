@@ -310,10 +310,12 @@ static bool walk_chain(const fast_mutex_t *m, int32_t self, struct link chain[MA
         int32_t owner = (int32_t)(word & FAST_MUTEX_OWNER_MASK);
         if (owner == 0)
             return false;
-        /* Back to us through others: a cycle.  Straight away (n == 1),
-         * the lock was just handed to us, which is no deadlock. */
+        /* Back to us through others: a cycle.  But if what we reach is m
+         * itself, the mutex we wait for (straight away, or through a stale
+         * record of a waiter for m), the lock was just handed to us, which
+         * is no deadlock: in a real cycle we hold another mutex. */
         if (owner == self)
-            return *n > 1;
+            return *n > 1 && waited != (const void *)m;
         /* A thread whose record still says it waits for a mutex it owns
          * was handed the lock and has not run since: it waits no more. */
         if (*n > 1 && owner == chain[*n - 1].tid)
