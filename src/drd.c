@@ -7,6 +7,11 @@
 
 #include "internal.h"
 
+void fmx_drd_ignore(const void *start, size_t size)
+{
+    ANNOTATE_BENIGN_RACE_SIZED(start, size, "fastmutex internal data");
+}
+
 void fmx_drd_seen(const fast_mutex_t *m)
 {
     ANNOTATE_BENIGN_RACE_SIZED(m, sizeof *m, "fastmutex lock word");

@@ -8,6 +8,11 @@
 
 #include "internal.h"
 
+void fmx_helgrind_ignore(const void *start, size_t size)
+{
+    VALGRIND_HG_DISABLE_CHECKING(start, size);
+}
+
 void fmx_helgrind_seen(const fast_mutex_t *m)
 {
     VALGRIND_HG_DISABLE_CHECKING(m, sizeof *m);

@@ -235,6 +235,8 @@ FMX_HIDDEN void fmx_set_crowd_rule(bool on);
 FMX_HIDDEN bool fmx_watching(void);
 /* m was made at `site` (fast_mutex_init, ExInitializeFastMutex). */
 FMX_HIDDEN void fmx_watch_init(const fast_mutex_t *m, const void *site);
+/* The registry was just mapped at [registry, registry + size). */
+FMX_HIDDEN void fmx_watch_registry(const void *registry, size_t size);
 FMX_HIDDEN void fmx_watch_destroy(const fast_mutex_t *m);
 /* The calling thread is about to take m, blocking if it must. */
 FMX_HIDDEN void fmx_watch_before_wait(const fast_mutex_t *m, const void *site);
@@ -286,6 +288,8 @@ FMX_HIDDEN void fmx_helgrind_post_lock(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_helgrind_pre_unlock(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_helgrind_post_unlock(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_helgrind_destroy(const fast_mutex_t *m);
+FMX_HIDDEN void fmx_drd_ignore(const void *start, size_t size);
+FMX_HIDDEN void fmx_helgrind_ignore(const void *start, size_t size);
 FMX_HIDDEN void fmx_drd_seen(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_drd_acquired(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_drd_release(const fast_mutex_t *m);

@@ -140,6 +140,7 @@ static struct fmx_registry *map_registry(void)
         if (mem == MAP_FAILED)
             abort(); /* out of address space: nothing sensible is left to do */
     }
+    fmx_watch_registry(mem, FMX_REGISTRY_SIZE);
     struct fmx_registry *reg = mem;
     reg->magic = FMX_REGISTRY_MAGIC;
     reg->version = FMX_REGISTRY_VERSION;

@@ -7,6 +7,7 @@
  * fast_mutex_self_tid_init_() never fills the cache (registry.c), so every
  * call comes to the library, and the fast path of a program that runs
  * without any pays nothing: no flag of its own, no extra branch. */
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,40 @@ static bool valgrind, drd;
 static bool watching;
 static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
 
+/* The library's own words (its writable data, and the waiter registry)
+ * change under atomics and its own locks, which DRD and Helgrind do not
+ * model: the tool is told to ignore them, as it is told to ignore each
+ * mutex's words.  The user's data stays checked. */
+static void valgrind_ignore(const void *start, size_t size)
+{
+    if (drd)
+        fmx_drd_ignore(start, size);
+    else
+        fmx_helgrind_ignore(start, size);
+}
+
+/* Ignores the writable segments of the object this code is in. */
+static int ignore_own_data(struct dl_phdr_info *info, size_t size, void *unused)
+{
+    (void)size;
+    (void)unused;
+    uintptr_t here = (uintptr_t)&ignore_own_data;
+    bool ours = false;
+    for (int i = 0; i < info->dlpi_phnum && !ours; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        ours = ph->p_type == PT_LOAD && here >= start && here - start < ph->p_memsz;
+    }
+    if (!ours)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W))
+            valgrind_ignore((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_memsz);
+    }
+    return 1;
+}
+
 /* FASTMUTEX_VERIFY, FASTMUTEX_STATS, FASTMUTEX_TRACE, and whether we run under Valgrind, read once. */
 static void read_settings(void)
 {
@@ -45,6 +80,8 @@ static void read_settings(void)
     valgrind = RUNNING_ON_VALGRIND != 0;
     /* DRD numbers its threads from 1; other tools answer the default 0. */
     drd = valgrind && DRD_GET_DRD_THREADID != 0;
+    if (valgrind)
+        dl_iterate_phdr(ignore_own_data, NULL);
     stats = fmx_stats_setup(getenv("FASTMUTEX_STATS"));
     trace = fmx_trace_setup(getenv("FASTMUTEX_TRACE"));
     watching = verify_order || stats || trace || valgrind;
@@ -61,6 +98,12 @@ bool fmx_watching(void)
 __attribute__((constructor)) static void watch_setup(void)
 {
     (void)fmx_watching();
+}
+
+void fmx_watch_registry(const void *registry, size_t size)
+{
+    if (fmx_watching() && valgrind)
+        valgrind_ignore(registry, size);
 }
 
 /* Tells the Valgrind tools of m before each use: a statically initialised
