@@ -91,22 +91,22 @@ static NTSTATUS read_some(struct file_object *f, char *buf, size_t len, off_t of
     return *done == 0 && len > 0 ? STATUS_END_OF_FILE : STATUS_SUCCESS;
 }
 
-NTSTATUS ZwWriteFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine, PVOID ApcContext,
-                     PIO_STATUS_BLOCK IoStatusBlock, PVOID Buffer, ULONG Length,
-                     PLARGE_INTEGER ByteOffset, PULONG Key)
+/* The body of ZwWriteFile and ZwReadFile: the handle's file, the offset
+ * (given, or the file's own), then the whole transfer under its lock. */
+static NTSTATUS transfer(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
+                         PIO_STATUS_BLOCK IoStatusBlock, PVOID Buffer, ULONG Length,
+                         PLARGE_INTEGER ByteOffset, bool write)
 {
-    REQUIRE_IRQL("ZwWriteFile", PASSIVE_LEVEL);
-    (void)ApcContext;
-    (void)Key; /* byte-range lock keys: no locks here to match */
     off_t offset = -1;
     size_t done = 0;
     NTSTATUS status;
     struct file_object *f = file_of(FileHandle, &status);
     if (f != NULL) {
-        status = begin_io(f, Event, ApcRoutine, IoStatusBlock, ByteOffset, true, &offset);
+        status = begin_io(f, Event, ApcRoutine, IoStatusBlock, ByteOffset, write, &offset);
         if (NT_SUCCESS(status)) {
             pthread_mutex_lock(&f->io_lock);
-            status = write_all(f, Buffer, Length, offset, &done);
+            status = write ? write_all(f, Buffer, Length, offset, &done)
+                           : read_some(f, Buffer, Length, offset, &done);
             pthread_mutex_unlock(&f->io_lock);
         }
         fmx_wdk_object_put(&f->base);
@@ -118,6 +118,16 @@ NTSTATUS ZwWriteFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine
     return status;
 }
 
+NTSTATUS ZwWriteFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine, PVOID ApcContext,
+                     PIO_STATUS_BLOCK IoStatusBlock, PVOID Buffer, ULONG Length,
+                     PLARGE_INTEGER ByteOffset, PULONG Key)
+{
+    REQUIRE_IRQL("ZwWriteFile", PASSIVE_LEVEL);
+    (void)ApcContext;
+    (void)Key; /* byte-range lock keys: no locks here to match */
+    return transfer(FileHandle, Event, ApcRoutine, IoStatusBlock, Buffer, Length, ByteOffset, true);
+}
+
 NTSTATUS ZwReadFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine, PVOID ApcContext,
                     PIO_STATUS_BLOCK IoStatusBlock, PVOID Buffer, ULONG Length,
                     PLARGE_INTEGER ByteOffset, PULONG Key)
@@ -125,22 +135,5 @@ NTSTATUS ZwReadFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
     REQUIRE_IRQL("ZwReadFile", PASSIVE_LEVEL);
     (void)ApcContext;
     (void)Key;
-    off_t offset = -1;
-    size_t done = 0;
-    NTSTATUS status;
-    struct file_object *f = file_of(FileHandle, &status);
-    if (f != NULL) {
-        status = begin_io(f, Event, ApcRoutine, IoStatusBlock, ByteOffset, false, &offset);
-        if (NT_SUCCESS(status)) {
-            pthread_mutex_lock(&f->io_lock);
-            status = read_some(f, Buffer, Length, offset, &done);
-            pthread_mutex_unlock(&f->io_lock);
-        }
-        fmx_wdk_object_put(&f->base);
-    }
-    if (IoStatusBlock != NULL) {
-        IoStatusBlock->Status = status;
-        IoStatusBlock->Information = done;
-    }
-    return status;
+    return transfer(FileHandle, Event, ApcRoutine, IoStatusBlock, Buffer, Length, ByteOffset, false);
 }
