@@ -23,8 +23,8 @@
 
 #include "core_test.h"
 #include "registry.h"
+#include "registry_fd.h"
 
-#define REGISTRY_LINK "/memfd:" FMX_REGISTRY_NAME " (deleted)"
 
 /* Exit statuses of the children, each naming what went wrong. */
 enum {
@@ -39,27 +39,6 @@ enum {
     CHILD_MODE = 17,
     CHILD_SETUP = 18,
 };
-
-/* This process's registry memfd, -1 when there is none. */
-static int find_registry_fd(void)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    if (dir == NULL)
-        return -1;
-    int found = -1;
-    for (struct dirent *entry; found < 0 && (entry = readdir(dir)) != NULL;) {
-        char path[300], target[256];
-        snprintf(path, sizeof path, "/proc/self/fd/%s", entry->d_name);
-        ssize_t n = readlink(path, target, sizeof target - 1);
-        if (n < 0)
-            continue;
-        target[n] = '\0';
-        if (strcmp(target, REGISTRY_LINK) == 0)
-            found = atoi(entry->d_name);
-    }
-    closedir(dir);
-    return found;
-}
 
 /* Runs body() in a child and returns its wait status. */
 static int run_in_child(int (*body)(void))

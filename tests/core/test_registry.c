@@ -22,35 +22,14 @@
 
 #include "core_test.h"
 #include "registry.h"
+#include "registry_fd.h"
 
-#define REGISTRY_LINK "/memfd:" FMX_REGISTRY_NAME " (deleted)"
 
 /* This process's registry, mapped read-only, or NULL when there is none. */
 struct mapped_registry {
     const struct fmx_registry *header;
     size_t size;
 };
-
-/* Finds the registry memfd among this process's descriptors. */
-static int find_registry_fd(void)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    if (dir == NULL)
-        return -1;
-    int found = -1;
-    for (struct dirent *entry; found < 0 && (entry = readdir(dir)) != NULL;) {
-        char path[300], target[256];
-        snprintf(path, sizeof path, "/proc/self/fd/%s", entry->d_name);
-        ssize_t n = readlink(path, target, sizeof target - 1);
-        if (n < 0)
-            continue;
-        target[n] = '\0';
-        if (strcmp(target, REGISTRY_LINK) == 0)
-            found = atoi(entry->d_name);
-    }
-    closedir(dir);
-    return found;
-}
 
 /* Maps the registry the way another process would: opening the /proc link
  * read-only, so that nothing here can write to it. */
