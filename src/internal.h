@@ -224,7 +224,8 @@ FMX_HIDDEN bool fmx_policy_hand_off(const struct fmx_record *head);
 FMX_HIDDEN bool fmx_policy_woken_is_late(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_policy_make_way(const fast_mutex_t *m);
 /* Whether fmx_policy_spin() parks at once when threads outnumber CPUs
- * (default on); off only in the benchmark's paired A/B adapter. */
+ * (default on); off only in the benchmark's fastmutex-nocrowd adapter,
+ * which measures what the rule buys. */
 extern FMX_HIDDEN bool fmx_policy_crowd_rule;
 FMX_HIDDEN void fmx_set_crowd_rule(bool on);
 

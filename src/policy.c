@@ -46,8 +46,8 @@
  *     only when somebody asked, for the try_acquire's chance to get in
  *     before the releasing thread takes m again.
  *
- * The evidence for each constant (paired A/B runs on the benchmark's
- * grid) is in doc/design.md, "The policy and its constants".
+ * The measurements behind each constant are in doc/design.md, "The policy
+ * and its constants".
  */
 #include <sched.h>
 #if defined(__x86_64__) || defined(__i386__)
