@@ -200,7 +200,6 @@ uint64_t bench_histogram_quantile(const struct bench_histogram *h, double q);
 /* The locks compiled in, in the order they are listed and rotated. */
 extern const struct bench_lock bench_lock_fastmutex;
 extern const struct bench_lock bench_lock_fastmutex_nodiag;
-extern const struct bench_lock bench_lock_fastmutex_nocrowd;
 extern const struct bench_lock bench_lock_fastmutex_prehook;
 extern const struct bench_lock bench_lock_futex3;
 extern const struct bench_lock bench_lock_pthread;

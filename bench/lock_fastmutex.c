@@ -11,9 +11,6 @@
 #define ADAPTER_NAME "fastmutex"
 #define ADAPTER_ID fastmutex
 #endif
-#ifndef ADAPTER_CROWD_RULE
-#define ADAPTER_CROWD_RULE true
-#endif
 
 typedef fast_mutex_t adapter_lock_t;
 
@@ -23,7 +20,6 @@ static inline void adapter_init(adapter_lock_t *m)
      * environment says FASTMUTEX_DIAGNOSTICS=0; the switch is process-wide,
      * and the harness runs one lock at a time, between init and destroy. */
     fmx_set_diagnostics(ADAPTER_DIAGNOSTICS);
-    fmx_set_crowd_rule(ADAPTER_CROWD_RULE);
     fast_mutex_init(m);
 }
 
@@ -31,7 +27,6 @@ static inline void adapter_destroy(adapter_lock_t *m)
 {
     fast_mutex_destroy(m);
     fmx_set_diagnostics(true);
-    fmx_set_crowd_rule(true);
 }
 
 static inline void adapter_lock(adapter_lock_t *m)

@@ -25,7 +25,6 @@
 static const struct bench_lock *const all_locks[] = {
     &bench_lock_fastmutex,
     &bench_lock_fastmutex_nodiag,
-    &bench_lock_fastmutex_nocrowd,
     &bench_lock_fastmutex_prehook,
     &bench_lock_futex3,
     &bench_lock_pthread,

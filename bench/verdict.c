@@ -141,8 +141,6 @@ struct cell {
     const struct workload *w;
     unsigned threads;
     struct verdict v;
-    struct verdict nocrowd; /* fastmutex-nocrowd against the same peer, if it ran */
-    struct verdict vs_nocrowd; /* fastmutex against fastmutex-nocrowd */
     double jain, wait_max_ns;
     int max_wait_peer;
 };
@@ -156,17 +154,10 @@ static int by_ratio(const void *a, const void *b)
 static struct cell judge(const struct options *o, const struct summary *by_lock,
                          const struct workload *w, unsigned threads)
 {
-    int me = lock_named(o, "fastmutex"), nocrowd = lock_named(o, "fastmutex-nocrowd");
+    int me = lock_named(o, "fastmutex");
     struct cell c = {.w = w, .threads = threads, .v = cell_verdict(o, by_lock, me)};
-    c.nocrowd.peer = c.vs_nocrowd.peer = -1;
     if (c.v.peer < 0)
         return c;
-    if (nocrowd >= 0 && by_lock[nocrowd].ran) {
-        c.nocrowd = versus(&by_lock[nocrowd], &by_lock[c.v.peer], o->rounds);
-        c.nocrowd.peer = c.v.peer;
-        c.vs_nocrowd = versus(&by_lock[me], &by_lock[nocrowd], o->rounds);
-        c.vs_nocrowd.peer = nocrowd;
-    }
     c.jain = by_lock[me].median.jain;
     c.wait_max_ns = by_lock[me].median.wait_max_ns;
     c.max_wait_peer = threads > 1 ? max_wait_beaten_by(o, by_lock, me) : -1;
@@ -179,12 +170,7 @@ static void write_cell(FILE *csv, const struct options *o, const struct cell *c)
             c->w->cs_extra_ns, c->w->private_ns, c->threads, o->locks[c->v.peer]->name,
             c->v.ratio, c->v.low, c->v.high, verdict_names[c->v.kind], c->jain, c->wait_max_ns,
             c->max_wait_peer < 0 ? "" : o->locks[c->max_wait_peer]->name);
-    if (c->nocrowd.peer >= 0)
-        fprintf(csv, ",%.4f,%s,%.4f,%.4f,%.4f,%s\n", c->nocrowd.ratio,
-                verdict_names[c->nocrowd.kind], c->vs_nocrowd.ratio, c->vs_nocrowd.low,
-                c->vs_nocrowd.high, verdict_names[c->vs_nocrowd.kind]);
-    else
-        fputs(",,,,,,\n", csv);
+    fputc('\n', csv);
 }
 
 static void say_cell(const struct options *o, const struct cell *c)
@@ -194,10 +180,6 @@ static void say_cell(const struct options *o, const struct cell *c)
         c->jain, c->threads > 1 && c->jain < GOAL_JAIN ? " LOW" : "");
     if (c->max_wait_peer >= 0)
         say("  max wait beaten by %s", o->locks[c->max_wait_peer]->name);
-    if (c->vs_nocrowd.peer >= 0)
-        say("  nocrowd %.3fx %s; with/without crowd rule %.3fx [%.3f, %.3f]", c->nocrowd.ratio,
-            verdict_names[c->nocrowd.kind], c->vs_nocrowd.ratio, c->vs_nocrowd.low,
-            c->vs_nocrowd.high);
     say("\n");
 }
 
@@ -227,7 +209,7 @@ static void say_uncontended(const struct options *o, results_t results)
 /* The counts over the grid and whether each goal is met. */
 static void say_goals(const struct cell *cells, unsigned n)
 {
-    unsigned count[3] = {0}, nocrowd_count[3] = {0}, nocrowd_cells = 0, below = 0, unfair = 0;
+    unsigned count[3] = {0}, below = 0, unfair = 0;
     unsigned judged_fair = 0, waits = 0;
     for (unsigned i = 0; i < n; i++) {
         count[cells[i].v.kind]++;
@@ -237,10 +219,6 @@ static void say_goals(const struct cell *cells, unsigned n)
             unfair += cells[i].jain < GOAL_JAIN;
         }
         waits += cells[i].max_wait_peer >= 0;
-        if (cells[i].nocrowd.peer >= 0) {
-            nocrowd_cells++;
-            nocrowd_count[cells[i].nocrowd.kind]++;
-        }
     }
     double not_behind = n ? (double)(count[AHEAD] + count[TIE]) / n : 0;
     say("grid: %u cells: ahead %u, tie %u, behind %u (ahead or tied: %.1f%%, goal >= %.0f%%: "
@@ -253,10 +231,6 @@ static void say_goals(const struct cell *cells, unsigned n)
         unfair, judged_fair, unfair == 0 ? "met" : "NOT met");
     say("cells where a peer is ahead by the interval rule with a lower max wait: %u (goal 0: %s)\n",
         waits, waits == 0 ? "met" : "NOT met");
-    if (nocrowd_cells > 0)
-        say("fastmutex-nocrowd (the spin policy without its crowd rule) in the same run: ahead %u, tie %u, "
-            "behind %u of %u\n",
-            nocrowd_count[AHEAD], nocrowd_count[TIE], nocrowd_count[BEHIND], nocrowd_cells);
 }
 
 void print_verdicts(const struct options *o, results_t results, FILE *csv)
@@ -268,9 +242,7 @@ void print_verdicts(const struct options *o, results_t results, FILE *csv)
     say_uncontended(o, results);
     if (csv != NULL)
         fprintf(csv, "workload,cs_ns,private_ns,threads,peer,ratio,ci_low,ci_high,verdict,jain,"
-                     "wait_max_ns,max_wait_beaten_by,nocrowd_ratio,nocrowd_verdict,"
-                     "crowd_over_nocrowd,crowd_over_nocrowd_low,crowd_over_nocrowd_high,"
-                     "crowd_over_nocrowd_verdict\n");
+                     "wait_max_ns,max_wait_beaten_by\n");
     for (unsigned wi = 0; wi < o->n_workloads; wi++) {
         const struct workload *w = o->workloads[wi];
         if (w->uncontended)

@@ -223,11 +223,6 @@ FMX_HIDDEN bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear);
 FMX_HIDDEN bool fmx_policy_hand_off(const struct fmx_record *head);
 FMX_HIDDEN bool fmx_policy_woken_is_late(const fast_mutex_t *m);
 FMX_HIDDEN void fmx_policy_make_way(const fast_mutex_t *m);
-/* Whether fmx_policy_spin() parks at once when threads outnumber CPUs
- * (default on); off only in the benchmark's fastmutex-nocrowd adapter,
- * which measures what the rule buys. */
-extern FMX_HIDDEN bool fmx_policy_crowd_rule;
-FMX_HIDDEN void fmx_set_crowd_rule(bool on);
 
 /* watch.c: the diagnostics that see every acquire and release
  * (FASTMUTEX_VERIFY, FASTMUTEX_STATS, FASTMUTEX_TRACE, Valgrind), each

@@ -16,10 +16,7 @@
  *     woken thread's trip back to a CPU cost far more than a short
  *     critical section.  It spins even while others are queued (barging
  *     keeps a busy lock busy; the handoff bound keeps it from starving
- *     them).  It gives the CPU away at once, parking without a spin, when
- *     more threads want m than there are CPUs to run them (its holder, its
- *     queue and the caller): a spinner then keeps the holder, or the
- *     waiter woken to take the lock next, off a CPU.  Read-only while
+ *     them).  Read-only while
  *     waiting, so the holder keeps its cache lines; when those lines come
  *     from far away, it looks seldom, so that the holder's CPU can take
  *     the lock many times in a row.
@@ -49,7 +46,6 @@
  * The measurements behind each constant are in doc/design.md, "The policy
  * and its constants".
  */
-#include <sched.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 #endif
@@ -90,36 +86,6 @@
 /* How long a release waits for a try_acquire to take the mutex: several
  * tries of a polling loop, even when each fetches the line from afar. */
 #define TRY_WAY_NS 1000u
-
-bool fmx_policy_crowd_rule = true;
-
-void fmx_set_crowd_rule(bool on)
-{
-    fmx_policy_crowd_rule = on;
-}
-
-/* The CPUs this process may run on, asked once: the mask changes rarely,
- * and a stale count only moves the point where spinners park. */
-static _Atomic uint32_t cpus_allowed;
-
-static uint32_t cpus(void)
-{
-    uint32_t n = atomic_load_explicit(&cpus_allowed, memory_order_relaxed);
-    if (n != 0)
-        return n;
-    cpu_set_t set;
-    int count = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    n = count > 0 ? (uint32_t)count : 1u;
-    atomic_store_explicit(&cpus_allowed, n, memory_order_relaxed);
-    return n;
-}
-
-/* Whether more threads want m than there are CPUs to run them: its holder,
- * the waiters in its queue and the caller. */
-static bool crowded(const fast_mutex_t *m)
-{
-    return fmx_policy_crowd_rule && fmx_queue_length(m) + 2u > cpus();
-}
 
 #if defined(__x86_64__) || defined(__i386__)
 /* Each thread's average (1/8 weight to the newest) of the TSC ticks a
@@ -180,8 +146,6 @@ static bool lines_come_from_far(void)
 
 bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear)
 {
-    if (crowded(m))
-        return false;
     uint64_t start = 0;
     bool far = lines_come_from_far();
     unsigned cap = far ? FAR_PAUSES : NEAR_PAUSES;
