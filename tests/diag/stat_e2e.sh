@@ -11,6 +11,8 @@
 #         process that does not use fastmutex: one line, non-zero exit, and
 #         with --json a valid document with an "error" member
 # core    the same profile read from a gcore of the fixture
+# fork    a forked child gets a table of its own, starting from the counts
+#         it inherited, and keeps no descriptor of its parent's
 # Exit status: 0 pass, 1 fail, 77 skipped.
 set -u
 
@@ -40,10 +42,10 @@ line_of() {
     grep -n "$1" "$SOURCE" | head -1 | cut -d: -f1
 }
 
-# Starts the fixture with the environment given (VAR=VALUE ...) and waits
-# for its ready line: F_pid, F_hot, F_warm.
+# Starts the fixture with the environment given (VAR=VALUE ...) and
+# FIXTURE_ARGS, and waits for its ready line: F_pid, F_hot, F_warm, F_child.
 start_fixture() {
-    env "$@" "$FIXTURE" >"$WORK/fixture.out" 2>"$WORK/fixture.err" &
+    env "$@" "$FIXTURE" ${FIXTURE_ARGS:-} >"$WORK/fixture.out" 2>"$WORK/fixture.err" &
     PIDS+=($!)
     for _ in $(seq 600); do
         grep -q '^ready' "$WORK/fixture.out" && break
@@ -196,6 +198,29 @@ case_core() {
     gcore -o "$WORK/plain" "$F_pid" >"$WORK/gcore.log" 2>&1 || fail "gcore failed: $(cat "$WORK/gcore.log")"
     run_fmx stat --core "$WORK/plain.$F_pid"
     [[ $RC -ne 0 && $ERR == *"holds no contention profile"* ]] || fail "core without stats: $RC $ERR"
+}
+
+# The acquisitions of mutex $2 in the JSON profile of process $1.
+acquisitions_of() {
+    "$FMX" stat --json "$1" | python3 -c 'import json, sys; print(sum(r["acquisitions"] for r in json.load(sys.stdin)["rows"] if r["mutex_name"] == sys.argv[1]))' "$2"
+}
+
+case_fork() {
+    FIXTURE_ARGS=fork start_fixture FASTMUTEX_STATS=on
+    PIDS+=("$F_child")
+    local child_warm
+    for _ in $(seq 300); do
+        child_warm=$(acquisitions_of "$F_child" warm)
+        [[ $child_warm == 45 ]] && break
+        sleep 0.1
+    done
+    [[ $child_warm == 45 ]] || fail "child: warm acquired $child_warm times, want 40 inherited + 5"
+    [[ $(acquisitions_of "$F_child" hot) == 103 ]] || fail "child: hot's inherited 103 acquisitions are not there"
+    [[ $(acquisitions_of "$F_pid" warm) == 40 ]] || fail "parent: the child's acquisitions reached its table"
+    local tables
+    tables=$(ls -l /proc/"$F_child"/fd | grep -c 'memfd:fastmutex-stats')
+    [[ $tables == 1 ]] || fail "child has $tables fastmutex-stats descriptors, want its own only"
+    echo "fork: child 45 warm (40 inherited), parent 40; one table descriptor in the child"
 }
 
 "case_$CASE"
