@@ -16,7 +16,7 @@ static const struct command commands[] = {
     {"waiters", fmx_waiters_main, "waiters [--json] [PID...]  threads waiting on a fastmutex (like !WrFastMutex)"},
     {"thread", fmx_thread_main, "thread PID TID             one thread: its wait and its stack (like !mex.t)"},
     {"mutex", fmx_mutex_main, "mutex [--wdm] PID ADDR|SYMBOL  one mutex: owner, contention, waiters (like dt _FAST_MUTEX)"},
-    {"stat", fmx_stat_main, "stat [--json] PID            contention profile: waits and holds by mutex and site (like lock_stat)"},
+    {"stat", fmx_stat_main, "stat [--json] PID          contention profile: waits and holds by mutex and site (like lock_stat)"},
     {"driver", fmx_driver_main, "driver DRIVER.so [--root DIR]  load and run a driver built against the WDK subset (like sc start)"},
 };
 
