@@ -176,6 +176,9 @@ case_errors() {
     expect_error "no process 999999999" 999999999
     start_fixture FASTMUTEX_STATS=off
     expect_error "process $F_pid does not record a contention profile; start it with FASTMUTEX_STATS=on" "$F_pid"
+    # Unset, as most programs run: no table is made at all.
+    start_fixture -u FASTMUTEX_STATS
+    expect_error "process $F_pid does not record a contention profile; start it with FASTMUTEX_STATS=on" "$F_pid"
     sleep 120 &
     PIDS+=($!)
     expect_error "process $! does not record a contention profile" "$!"
