@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "fastmutex.h"
@@ -142,6 +143,18 @@ FMX_HIDDEN void fmx_registry_stamp(void);
 FMX_HIDDEN void fmx_name_of(const void *m, char *buf, size_t size);
 FMX_HIDDEN void fmx_forget_name(const void *m);
 
+/* memfd.c: the memfds other processes read (registry, stats table).
+ * fmx_memfd_create() makes one named `name`, never on descriptor 0, 1 or
+ * 2, mode 0600, and notes which file it is in *id; -1 when it cannot. */
+struct fmx_memfd_id {
+    dev_t dev;
+    ino_t ino;
+};
+FMX_HIDDEN int fmx_memfd_create(const char *name, struct fmx_memfd_id *id);
+/* Whether descriptor fd is still that file: the application may have
+ * closed the number and opened a file of its own under it. */
+FMX_HIDDEN bool fmx_memfd_is(int fd, const struct fmx_memfd_id *id);
+
 /* symbols.c: call sites for reports, through libdwfl on this process
  * (cold: reports only). */
 struct fmx_symbols;
@@ -205,6 +218,15 @@ FMX_HIDDEN void fmx_set_diagnostics(bool on);
 FMX_HIDDEN bool fmx_parse_number(const char *text, uint64_t min, uint64_t max, uint64_t *value);
 /* The index of `text` in words[count], -1 when it is none of them. */
 FMX_HIDDEN int fmx_parse_word(const char *text, const char *const *words, int count);
+/* FASTMUTEX_VERIFY, FASTMUTEX_STATS and FASTMUTEX_TRACE, parsed as the
+ * others are, for watch.c to switch the diagnostics on. */
+struct fmx_watch_settings {
+    bool verify_order;      /* FASTMUTEX_VERIFY=order */
+    bool stats;             /* FASTMUTEX_STATS=on or =FILE */
+    const char *stats_file; /* that FILE, NULL for on (live table only) */
+    const char *trace_file; /* FASTMUTEX_TRACE=FILE, NULL when off */
+};
+FMX_HIDDEN const struct fmx_watch_settings *fmx_watch_settings(void);
 
 /* queue.c: the FIFO of waiter records of a process-private mutex, and the
  * queue lock that guards it and the word's flag bits (contract there). */
@@ -253,9 +275,10 @@ FMX_HIDDEN void fmx_verify_before_wait(const fast_mutex_t *m, const void *site);
 FMX_HIDDEN void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try);
 FMX_HIDDEN void fmx_verify_release(const fast_mutex_t *m);
 
-/* stats.c: the contention profile (FASTMUTEX_STATS=FILE).  Setup takes
- * the variable's value; false when it is unset or empty. */
-FMX_HIDDEN bool fmx_stats_setup(const char *path);
+/* stats.c: the contention profile (FASTMUTEX_STATS=on or =FILE).  Setup
+ * makes the table fmx stat reads (stats_table.h) and, when `file` is not
+ * NULL, writes the profile there at exit. */
+FMX_HIDDEN void fmx_stats_setup(const char *file);
 /* m was taken at `site` after `wait_ns` (waited: it had to wait at all). */
 FMX_HIDDEN void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns,
                                    bool waited);
@@ -268,7 +291,8 @@ FMX_HIDDEN void fmx_json_string(FILE *f, const char *s);
 /* "function+0xoff (address)" for a code address, into buf. */
 FMX_HIDDEN void fmx_site_text(const void *site, char *buf, size_t size);
 
-/* trace.c: the timeline (FASTMUTEX_TRACE=FILE), Chrome trace event JSON. */
+/* trace.c: the timeline (FASTMUTEX_TRACE=FILE), Chrome trace event JSON.
+ * Setup takes the FILE; false when there is no memory for the trace. */
 FMX_HIDDEN bool fmx_trace_setup(const char *path);
 /* One span of the calling thread: a wait for m, or a hold of it, taken at
  * `site`, from start_ns for dur_ns. */

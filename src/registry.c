@@ -35,8 +35,7 @@ struct fmx_record *_Atomic fmx_records_;
  * application may close the number and reuse it for a file of its own, so
  * the number alone does not prove that the file is still ours. */
 static int registry_fd = -1;
-static dev_t registry_dev;
-static ino_t registry_ino;
+static struct fmx_memfd_id registry_file;
 /* How many slots have been handed out: threads_used in the header is a copy
  * for the tools.  The mapping is shared and may be written by anything that
  * opens the memfd, so the library never reads back what it wrote there. */
@@ -79,35 +78,16 @@ static struct fmx_name *names(struct fmx_registry *reg)
     return (struct fmx_name *)((char *)reg + NAMES_OFFSET);
 }
 
-/* A new memfd for the registry, or -1.  Never descriptor 0, 1 or 2: a
- * program started with one of them closed would otherwise write its own
- * output, or its reports, into the registry.  Mode 0600: only its user
- * may open it through /proc (memfd_create makes it 0777). */
+/* A new memfd for the registry, or -1 (memfd.c says how it is made). */
 static int registry_memfd(void)
 {
-    int fd = memfd_create(FMX_REGISTRY_NAME, MFD_CLOEXEC);
-    if (fd >= 0 && fd <= STDERR_FILENO) {
-        int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-        close(fd);
-        fd = high;
-    }
-    struct stat st;
-    if (fd >= 0 && (fchmod(fd, S_IRUSR | S_IWUSR) != 0 || fstat(fd, &st) != 0)) {
-        close(fd);
-        return -1;
-    }
-    if (fd >= 0) {
-        registry_dev = st.st_dev;
-        registry_ino = st.st_ino;
-    }
-    return fd;
+    return fmx_memfd_create(FMX_REGISTRY_NAME, &registry_file);
 }
 
 /* Whether descriptor fd is still the registry memfd this process made. */
 static bool is_registry_memfd(int fd)
 {
-    struct stat st;
-    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == registry_dev && st.st_ino == registry_ino;
+    return fmx_memfd_is(fd, &registry_file);
 }
 
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: what turns a core file's

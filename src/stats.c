@@ -1,52 +1,126 @@
-/* The contention profile (FASTMUTEX_STATS=FILE), as Linux's lock_stat and
- * mutrace give it: per mutex and call site, how many acquisitions, how
- * many had to wait, the total and longest wait, the total and longest
- * hold; written to FILE when the process exits, sorted by total wait (as
- * JSON when FILE ends in ".json").
+/* The contention profile (FASTMUTEX_STATS=on or =FILE), as Linux's
+ * lock_stat and mutrace give it: per mutex and call site, how many
+ * acquisitions, how many had to wait, the total and longest wait, the
+ * total and longest hold.  Kept in a table other processes can read
+ * (stats_table.h: `fmx stat PID`, and in a core dump); with a FILE also
+ * written there when the process exits, sorted by total wait (as JSON when
+ * FILE ends in ".json").
  *
- * A debugging mode: one process-wide lock guards a bounded table (past its
- * size, new mutex-and-site pairs are counted in one overflow row). */
+ * A debugging mode: one process-wide lock guards the bounded table (past
+ * half its slots, new mutex-and-site pairs are counted in the overflow
+ * row). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "stats_table.h"
 
-#define STATS_SLOTS 4096u /* a power of two: open addressing */
-
-struct site_stats {
-    const fast_mutex_t *m; /* NULL: free slot */
-    const void *site;
-    uint64_t acquisitions, contended;
-    uint64_t wait_total_ns, wait_max_ns;
-    uint64_t hold_total_ns, hold_max_ns;
-};
-
-static struct site_stats table[STATS_SLOTS];
-static struct site_stats overflow; /* pairs past the table's size */
+/* The region: header, then FMX_STATS_SLOTS rows, then the overflow row. */
+static struct fmx_stats_header *header;
+static struct fmx_stats_row *table;
+#define overflow (table[FMX_STATS_SLOTS])
+/* The memfd behind the region, -1 with none, and which file it is. */
+static int table_fd = -1;
+static struct fmx_memfd_id table_file;
+/* Slots in use: counted here, never read back from the shared region. */
 static uint32_t used;
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *out_path;
 
+/* Maps a fresh table: a memfd fmx can open through /proc/PID/fd, or, if
+ * the kernel refuses one, private memory so that the exit profile still
+ * works (unseen by fmx stat). */
+static void map_table(void)
+{
+    void *mem = MAP_FAILED;
+    int fd = fmx_memfd_create(FMX_STATS_NAME, &table_file);
+    if (fd >= 0 && ftruncate(fd, FMX_STATS_SIZE) == 0)
+        mem = mmap(NULL, FMX_STATS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) {
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        mem = mmap(NULL, FMX_STATS_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+            abort(); /* out of address space at load: nothing sensible is left to do */
+    }
+    header = mem;
+    *header = (struct fmx_stats_header){
+        .magic = FMX_STATS_MAGIC,
+        .version = FMX_STATS_VERSION,
+        .header_size = sizeof(struct fmx_stats_header),
+        .row_size = sizeof(struct fmx_stats_row),
+        .rows = FMX_STATS_ROWS,
+        .pid = getpid(),
+        .rows_offset = sizeof(struct fmx_stats_header),
+    };
+    table = (struct fmx_stats_row *)((char *)mem + sizeof(struct fmx_stats_header));
+    table_fd = fd;
+}
+
+/* The table is held across fork() so that the child's copy is whole. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&stats_lock);
+}
+
+static void after_fork_in_parent(void)
+{
+    pthread_mutex_unlock(&stats_lock);
+}
+
+/* The child must not write to the parent's shared table: it gets its own,
+ * starting from the counts it inherited (they are in its exit profile). */
 static void after_fork_in_child(void)
 {
     pthread_mutex_init(&stats_lock, NULL);
+    struct fmx_stats_header *old = header;
+    int old_fd = table_fd;
+    struct fmx_memfd_id old_file = table_file;
+    map_table();
+    memcpy(table, (char *)old + sizeof(struct fmx_stats_header), FMX_STATS_ROWS * sizeof(struct fmx_stats_row));
+    munmap(old, FMX_STATS_SIZE);
+    /* Only if the number is still that memfd: the application may have
+     * closed it and opened a file of its own under the same number. */
+    if (fmx_memfd_is(old_fd, &old_file))
+        close(old_fd);
 }
 
-/* The row of (m, site), made if new.  Stats lock held. */
-static struct site_stats *row_of(const fast_mutex_t *m, const void *site)
+/* Bracket every change to a row (the seqlock of stats_table.h). */
+static void row_write_begin(struct fmx_stats_row *row)
 {
-    uint64_t h = ((uint64_t)(uintptr_t)m ^ ((uint64_t)(uintptr_t)site << 7)) * 0x9e3779b97f4a7c15ull;
-    for (uint32_t i = (uint32_t)(h >> 40) & (STATS_SLOTS - 1), n = 0; n < STATS_SLOTS;
-         i = (i + 1) & (STATS_SLOTS - 1), n++) {
-        if (table[i].m == m && table[i].site == site)
+    /* The release fence keeps the field stores below the increment, as a
+     * reader checking seq before and after sees them. */
+    atomic_fetch_add_explicit(&row->seq, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+static void row_write_end(struct fmx_stats_row *row)
+{
+    atomic_fetch_add_explicit(&row->seq, 1, memory_order_release);
+}
+
+/* The row of (m, site), made if new.  Stats lock held.  The keys are
+ * compared as numbers only, so a region scribbled on by another process
+ * can misplace counts, never steer the library outside the table. */
+static struct fmx_stats_row *row_of(const fast_mutex_t *m, const void *site)
+{
+    uint64_t key_m = (uint64_t)(uintptr_t)m, key_site = (uint64_t)(uintptr_t)site;
+    uint64_t h = (key_m ^ (key_site << 7)) * 0x9e3779b97f4a7c15ull;
+    for (uint32_t i = (uint32_t)(h >> 40) & (FMX_STATS_SLOTS - 1), n = 0; n < FMX_STATS_SLOTS;
+         i = (i + 1) & (FMX_STATS_SLOTS - 1), n++) {
+        if (table[i].mutex == key_m && table[i].site == key_site)
             return &table[i];
-        if (table[i].m == NULL && used < STATS_SLOTS / 2) {
-            table[i].m = m;
-            table[i].site = site;
+        if (table[i].mutex == 0 && used < FMX_STATS_SLOTS / 2) {
+            row_write_begin(&table[i]);
+            table[i].mutex = key_m;
+            table[i].site = key_site;
+            row_write_end(&table[i]);
             used++;
             return &table[i];
         }
@@ -57,7 +131,8 @@ static struct site_stats *row_of(const fast_mutex_t *m, const void *site)
 void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns, bool waited)
 {
     pthread_mutex_lock(&stats_lock);
-    struct site_stats *row = row_of(m, site);
+    struct fmx_stats_row *row = row_of(m, site);
+    row_write_begin(row);
     row->acquisitions++;
     if (waited) {
         row->contended++;
@@ -65,22 +140,25 @@ void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_n
         if (wait_ns > row->wait_max_ns)
             row->wait_max_ns = wait_ns;
     }
+    row_write_end(row);
     pthread_mutex_unlock(&stats_lock);
 }
 
 void fmx_stats_released(const fast_mutex_t *m, const void *site, uint64_t hold_ns)
 {
     pthread_mutex_lock(&stats_lock);
-    struct site_stats *row = row_of(m, site);
+    struct fmx_stats_row *row = row_of(m, site);
+    row_write_begin(row);
     row->hold_total_ns += hold_ns;
     if (hold_ns > row->hold_max_ns)
         row->hold_max_ns = hold_ns;
+    row_write_end(row);
     pthread_mutex_unlock(&stats_lock);
 }
 
 static int by_total_wait(const void *a, const void *b)
 {
-    const struct site_stats *x = a, *y = b;
+    const struct fmx_stats_row *x = a, *y = b;
     if (x->wait_total_ns != y->wait_total_ns)
         return x->wait_total_ns < y->wait_total_ns ? 1 : -1;
     return x->acquisitions < y->acquisitions ? 1 : x->acquisitions > y->acquisitions ? -1 : 0;
@@ -110,16 +188,17 @@ void fmx_site_text(const void *site, char *buf, size_t size)
     buf[n] = '\0';
 }
 
-static void write_row(FILE *f, const struct site_stats *s, bool json, bool first)
+static void write_row(FILE *f, const struct fmx_stats_row *s, bool is_overflow, bool json, bool first)
 {
+    const void *m = (const void *)(uintptr_t)s->mutex;
     char name[FMX_NAME_LEN] = "";
     char site[256] = "(other mutexes and sites)";
-    if (s != &overflow) {
-        fmx_name_of(s->m, name, sizeof name);
-        fmx_site_text(s->site, site, sizeof site);
+    if (!is_overflow) {
+        fmx_name_of(m, name, sizeof name);
+        fmx_site_text((const void *)(uintptr_t)s->site, site, sizeof site);
     }
     if (json) {
-        fprintf(f, "%s\n  {\"mutex\": \"%p\", \"name\": ", first ? "" : ",", (const void *)s->m);
+        fprintf(f, "%s\n  {\"mutex\": \"%p\", \"name\": ", first ? "" : ",", m);
         fmx_json_string(f, name);
         fprintf(f, ", \"site\": ");
         fmx_json_string(f, site);
@@ -133,19 +212,20 @@ static void write_row(FILE *f, const struct site_stats *s, bool json, bool first
     }
     fprintf(f, "%12" PRIu64 " %10" PRIu64 " %14.1f %12.1f %14.1f %12.1f  %p %-16s %s\n",
             s->acquisitions, s->contended, s->wait_total_ns / 1e3, s->wait_max_ns / 1e3,
-            s->hold_total_ns / 1e3, s->hold_max_ns / 1e3, (const void *)s->m,
+            s->hold_total_ns / 1e3, s->hold_max_ns / 1e3, m,
             name[0] ? name : "-", site);
 }
 
 /* At exit: the table, sorted by total wait. */
 static void write_profile(void)
 {
-    pthread_mutex_lock(&stats_lock);
-    static struct site_stats rows[STATS_SLOTS + 1];
+    static struct fmx_stats_row rows[FMX_STATS_SLOTS], other;
     size_t n = 0;
-    for (uint32_t i = 0; i < STATS_SLOTS; i++)
-        if (table[i].m != NULL)
+    pthread_mutex_lock(&stats_lock);
+    for (uint32_t i = 0; i < FMX_STATS_SLOTS; i++)
+        if (table[i].mutex != 0)
             rows[n++] = table[i];
+    other = overflow;
     pthread_mutex_unlock(&stats_lock);
     qsort(rows, n, sizeof rows[0], by_total_wait);
     FILE *f = fopen(out_path, "w");
@@ -163,20 +243,20 @@ static void write_profile(void)
                 (int)getpid(), "acquired", "contended", "wait total", "wait max", "hold total",
                 "hold max", "mutex", "name", "call site");
     for (size_t i = 0; i < n; i++)
-        write_row(f, &rows[i], json, i == 0);
-    if (overflow.acquisitions != 0)
-        write_row(f, &overflow, json, n == 0);
+        write_row(f, &rows[i], false, json, i == 0);
+    if (other.acquisitions != 0)
+        write_row(f, &other, true, json, n == 0);
     if (json)
         fprintf(f, "\n]}\n");
     fclose(f);
 }
 
-bool fmx_stats_setup(const char *path)
+void fmx_stats_setup(const char *file)
 {
-    if (path == NULL || *path == '\0')
-        return false;
-    out_path = path;
-    pthread_atfork(NULL, NULL, after_fork_in_child);
-    atexit(write_profile);
-    return true;
+    map_table();
+    pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    if (file != NULL) {
+        out_path = file;
+        atexit(write_profile);
+    }
 }

@@ -69,21 +69,21 @@ static int ignore_own_data(struct dl_phdr_info *info, size_t size, void *unused)
     return 1;
 }
 
-/* FASTMUTEX_VERIFY, FASTMUTEX_STATS, FASTMUTEX_TRACE, and whether we run under Valgrind, read once. */
+/* FASTMUTEX_VERIFY, FASTMUTEX_STATS, FASTMUTEX_TRACE (parsed in
+ * settings.c), and whether we run under Valgrind, read once. */
 static void read_settings(void)
 {
-    const char *verify = getenv("FASTMUTEX_VERIFY");
-    if (verify != NULL && strcmp(verify, "order") == 0)
-        verify_order = true;
-    else if (verify != NULL && *verify != '\0' && strcmp(verify, "off") != 0)
-        fprintf(stderr, "fastmutex: ignoring FASTMUTEX_VERIFY=%s (want order or off)\n", verify);
+    const struct fmx_watch_settings *settings = fmx_watch_settings();
+    verify_order = settings->verify_order;
     valgrind = RUNNING_ON_VALGRIND != 0;
     /* DRD numbers its threads from 1; other tools answer the default 0. */
     drd = valgrind && DRD_GET_DRD_THREADID != 0;
     if (valgrind)
         dl_iterate_phdr(ignore_own_data, NULL);
-    stats = fmx_stats_setup(getenv("FASTMUTEX_STATS"));
-    trace = fmx_trace_setup(getenv("FASTMUTEX_TRACE"));
+    stats = settings->stats;
+    if (stats)
+        fmx_stats_setup(settings->stats_file);
+    trace = settings->trace_file != NULL && fmx_trace_setup(settings->trace_file);
     watching = verify_order || stats || trace || valgrind;
 }
 

@@ -1,14 +1,16 @@
 /* The FASTMUTEX_* settings (issue 16, D14): one strict parser, one line on
- * stderr for a bad value, and the documented fallback.  Each case sets the
- * variables in a child process (settings are read once a process), reads
- * what the library made of them through its internal accessors (the test
- * links the static library), and returns what it wrote on stderr. */
+ * stderr for a bad value, and the documented fallback.  Each case runs
+ * this program again with the variable set (settings are read once a
+ * process, FASTMUTEX_VERIFY, _STATS and _TRACE as it loads), and the child
+ * reports what the library made of them through its internal accessors
+ * (the test links the static library) and what it wrote on stderr. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "core_test.h"
@@ -19,11 +21,31 @@ struct outcome {
     uint64_t deadlock_ms; /* 0: the check is off */
     int on_deadlock;
     bool diagnostics;
+    bool verify_order;
+    bool stats;
+    char stats_file[256]; /* "" for none */
+    char trace_file[256]; /* "" for none */
     char err[1024];
 };
 
-/* In a child: sets `name` to `value` and reports the settings through a
- * pipe, stderr through another. */
+/* The child's side: this program run again as "core_settings --child FD". */
+static int report_settings(int fd)
+{
+    const struct fmx_watch_settings *watch = fmx_watch_settings();
+    struct outcome got = {
+        .diagnostics = fmx_diagnostics(),
+        .deadlock_ms = fmx_deadlock_after_ns() / 1000000u,
+        .on_deadlock = (int)fmx_on_deadlock(),
+        .verify_order = watch->verify_order,
+        .stats = watch->stats,
+    };
+    snprintf(got.stats_file, sizeof got.stats_file, "%s", watch->stats_file ? watch->stats_file : "");
+    snprintf(got.trace_file, sizeof got.trace_file, "%s", watch->trace_file ? watch->trace_file : "");
+    return write(fd, &got, sizeof got) == (ssize_t)sizeof got ? 0 : 1;
+}
+
+/* Runs this program again with `name` set to `value`, and collects what it
+ * reports through one pipe and its stderr through another. */
 static void run_with(const char *name, const char *value, struct outcome *out)
 {
     int data[2], err[2];
@@ -33,14 +55,12 @@ static void run_with(const char *name, const char *value, struct outcome *out)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        char fd_text[16];
+        snprintf(fd_text, sizeof fd_text, "%d", data[1]);
         setenv(name, value, 1);
         dup2(err[1], STDERR_FILENO);
-        struct outcome got = {
-            .diagnostics = fmx_diagnostics(),
-            .deadlock_ms = fmx_deadlock_after_ns() / 1000000u,
-            .on_deadlock = (int)fmx_on_deadlock(),
-        };
-        _exit(write(data[1], &got, sizeof got) == (ssize_t)sizeof got ? 0 : 1);
+        execl("/proc/self/exe", "core_settings", "--child", fd_text, (char *)NULL);
+        _exit(127);
     }
     close(data[1]);
     close(err[1]);
@@ -162,14 +182,122 @@ static void test_parse_number(void **state)
     assert_int_equal(v, 42);
 }
 
-int main(void)
+static void test_verify(void **state)
 {
+    (void)state;
+    static const struct {
+        const char *text;
+        bool on;
+    } good[] = {{"order", true}, {"off", false}, {"", false}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct outcome out;
+        run_with("FASTMUTEX_VERIFY", good[i].text, &out);
+        assert_string_equal(out.err, "");
+        assert_int_equal(out.verify_order, good[i].on);
+    }
+    static const char *const bad[] = {"Order", "order ", "on", "1", "lock-order"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct outcome out;
+        run_with("FASTMUTEX_VERIFY", bad[i], &out);
+        expect_refused(&out, "FASTMUTEX_VERIFY", bad[i]);
+        assert_contains(out.err, "(want order or off); using off");
+        assert_false(out.verify_order);
+    }
+}
+
+/* A folder of the test's own, for the files the settings name. */
+static char work[64];
+
+static int make_work(void **state)
+{
+    (void)state;
+    snprintf(work, sizeof work, "/tmp/fmx-settings-XXXXXX");
+    return mkdtemp(work) == NULL ? -1 : 0;
+}
+
+static int remove_work(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/exists.txt", work);
+    unlink(path);
+    return rmdir(work);
+}
+
+/* FASTMUTEX_STATS and FASTMUTEX_TRACE take a file: one that exists and
+ * can be written, or can be made in a folder that exists.  Anything else
+ * is refused at once, not lost at exit. */
+static void test_stats(void **state)
+{
+    (void)state;
+    char made[128], exists[128];
+    snprintf(made, sizeof made, "%s/profile.json", work);
+    snprintf(exists, sizeof exists, "%s/exists.txt", work);
+    FILE *f = fopen(exists, "w");
+    assert_non_null(f);
+    fclose(f);
+    const struct {
+        const char *text;
+        bool on;
+        const char *file;
+    } good[] = {{"on", true, ""}, {"off", false, ""}, {"", false, ""}, {made, true, made}, {exists, true, exists}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct outcome out;
+        run_with("FASTMUTEX_STATS", good[i].text, &out);
+        assert_string_equal(out.err, "");
+        assert_int_equal(out.stats, good[i].on);
+        assert_string_equal(out.stats_file, good[i].file);
+    }
+    /* A bad file still leaves the live table on: the user asked for it. */
+    const char *const bad[] = {"/nonexistent-dir/profile.txt", "/", work, "/proc/self/nonexistent/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct outcome out;
+        run_with("FASTMUTEX_STATS", bad[i], &out);
+        expect_refused(&out, "FASTMUTEX_STATS", bad[i]);
+        assert_contains(out.err, "(want on, off, or the name of a file this process can write); using on");
+        assert_true(out.stats);
+        assert_string_equal(out.stats_file, "");
+    }
+}
+
+static void test_trace(void **state)
+{
+    (void)state;
+    char made[128];
+    snprintf(made, sizeof made, "%s/trace.json", work);
+    const struct {
+        const char *text;
+        const char *file;
+    } good[] = {{"off", ""}, {"", ""}, {made, made}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct outcome out;
+        run_with("FASTMUTEX_TRACE", good[i].text, &out);
+        assert_string_equal(out.err, "");
+        assert_string_equal(out.trace_file, good[i].file);
+    }
+    const char *const bad[] = {"/nonexistent-dir/trace.json", "/", work};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct outcome out;
+        run_with("FASTMUTEX_TRACE", bad[i], &out);
+        expect_refused(&out, "FASTMUTEX_TRACE", bad[i]);
+        assert_contains(out.err, "using off");
+        assert_string_equal(out.trace_file, "");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--child") == 0)
+        return report_settings(atoi(argv[2]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deadlock_ms_accepted),
         cmocka_unit_test(test_deadlock_ms_refused),
         cmocka_unit_test(test_diagnostics),
         cmocka_unit_test(test_on_deadlock),
         cmocka_unit_test(test_parse_number),
+        cmocka_unit_test(test_verify),
+        cmocka_unit_test_setup_teardown(test_stats, make_work, remove_work),
+        cmocka_unit_test_setup_teardown(test_trace, make_work, remove_work),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -340,42 +340,50 @@ const struct fmx_core_thread *fmx_core_thread(const struct fmx_core *core, pid_t
     return NULL;
 }
 
-/* Opens a reader over segment `phdr` if it starts like a registry: 0,
- * ENOENT when it does not, EPROTO (why set) when it is a corrupt one. */
-static int registry_in_segment(struct fmx_core *core, const GElf_Phdr *phdr,
-                               struct fmx_registry_reader *reader, char *why, size_t whylen)
+bool fmx_core_next_region(struct fmx_core *core, uint32_t magic, size_t max, size_t *index, const void **data,
+                          size_t *size, uint64_t *address)
 {
-    uint32_t magic;
-    if (phdr->p_filesz < sizeof magic ||
-        fmx_core_read(core, phdr->p_vaddr, &magic, sizeof magic) != 0 || magic != FMX_REGISTRY_MAGIC)
-        return ENOENT;
-    size_t size = phdr->p_filesz < FMX_READER_MAX_IMAGE ? (size_t)phdr->p_filesz : FMX_READER_MAX_IMAGE;
-    Elf_Data *data = elf_getdata_rawchunk(core->elf, (int64_t)phdr->p_offset, size, ELF_T_BYTE);
-    if (data == NULL)
-        return ENOENT;
-    return fmx_registry_from_image(data->d_buf, size, reader, why, whylen) == 0 ? 0 : EPROTO;
+    size_t n;
+    if (elf_getphdrnum(core->elf, &n) != 0)
+        return false;
+    for (; *index < n; (*index)++) {
+        GElf_Phdr phdr;
+        uint32_t first;
+        if (gelf_getphdr(core->elf, (int)*index, &phdr) == NULL || phdr.p_type != PT_LOAD ||
+            phdr.p_filesz < sizeof first || fmx_core_read(core, phdr.p_vaddr, &first, sizeof first) != 0 ||
+            first != magic)
+            continue;
+        size_t len = phdr.p_filesz < max ? (size_t)phdr.p_filesz : max;
+        /* check_segments() has seen the segment inside the file. */
+        Elf_Data *chunk = elf_getdata_rawchunk(core->elf, (int64_t)phdr.p_offset, len, ELF_T_BYTE);
+        if (chunk == NULL)
+            continue;
+        *data = chunk->d_buf;
+        *size = len;
+        *address = phdr.p_vaddr;
+        (*index)++;
+        return true;
+    }
+    return false;
 }
 
 int fmx_core_registry(struct fmx_core *core, struct fmx_registry_reader *reader, char *why, size_t whylen)
 {
-    size_t n;
     char corrupt[200] = "";
+    size_t index = 0, size;
+    const void *data;
+    uint64_t address;
     *reader = (struct fmx_registry_reader){.fd = -1};
-    (void)elf_getphdrnum(core->elf, &n);
-    for (size_t i = 0; i < n; i++) {
-        GElf_Phdr phdr;
-        if (gelf_getphdr(core->elf, (int)i, &phdr) == NULL || phdr.p_type != PT_LOAD)
-            continue;
+    while (fmx_core_next_region(core, FMX_REGISTRY_MAGIC, FMX_READER_MAX_IMAGE, &index, &data, &size, &address)) {
         char reason[200];
-        int err = registry_in_segment(core, &phdr, reader, reason, sizeof reason);
-        if (err == EPROTO)
+        if (fmx_registry_from_image(data, size, reader, reason, sizeof reason) != 0) {
             snprintf(corrupt, sizeof corrupt, "%s", reason);
-        if (err != 0)
             continue;
+        }
         /* A forked child may still map its parent's registry: only the
          * one this process made describes its threads. */
         if (reader->layout.pid == core->pid) {
-            core->registry_address = phdr.p_vaddr;
+            core->registry_address = address;
             return 0;
         }
         fmx_registry_close(reader);

@@ -60,6 +60,13 @@ int fmx_core_read(const struct fmx_core *core, uint64_t addr, void *buf, size_t 
 /* The thread with id `tid`, NULL when the core holds none. */
 const struct fmx_core_thread *fmx_core_thread(const struct fmx_core *core, pid_t tid);
 
+/* The next PT_LOAD segment, from segment *index on, whose first four bytes
+ * are `magic` (a region of fastmutex's, found as fmx finds the registry):
+ * its bytes in the file (*data, at most `max` of them, in *size) and its
+ * address.  Moves *index past it; false when there is none left. */
+bool fmx_core_next_region(struct fmx_core *core, uint32_t magic, size_t max, size_t *index, const void **data,
+                          size_t *size, uint64_t *address);
+
 /* Finds the registry the dumped process made among the core's segments and
  * opens a reader over a copy of it.  Returns as fmx_registry_open() does:
  * 0, ENOENT when there is none, EPROTO when it is corrupt (why says how). */

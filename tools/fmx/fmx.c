@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"waiters", fmx_waiters_main, "waiters [--json] [PID...]  threads waiting on a fastmutex (like !WrFastMutex)"},
     {"thread", fmx_thread_main, "thread PID TID             one thread: its wait and its stack (like !mex.t)"},
     {"mutex", fmx_mutex_main, "mutex [--wdm] PID ADDR|SYMBOL  one mutex: owner, contention, waiters (like dt _FAST_MUTEX)"},
+    {"stat", fmx_stat_main, "stat [--json] PID          contention profile: waits and holds by mutex and site (like lock_stat)"},
     {"driver", fmx_driver_main, "driver DRIVER.so [--root DIR]  load and run a driver built against the WDK subset (like sc start)"},
 };
 
@@ -24,7 +25,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: fmx COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  fmx %s\n", commands[i].summary);
-    fprintf(out, "\nwaiters, thread and mutex read a core dump instead with --core CORE [--exe EXE]"
+    fprintf(out, "\nwaiters, thread, mutex and stat read a core dump instead with --core CORE [--exe EXE]"
                  " in place of PID.\nSee fmx(1).\n");
 }
 

@@ -9,5 +9,6 @@ int fmx_waiters_main(int argc, char **argv);
 int fmx_thread_main(int argc, char **argv);
 int fmx_mutex_main(int argc, char **argv);
 int fmx_driver_main(int argc, char **argv);
+int fmx_stat_main(int argc, char **argv);
 
 #endif

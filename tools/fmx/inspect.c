@@ -37,6 +37,18 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+/* What a live target needs besides its registry. */
+static void open_live_rest(pid_t pid, struct fmx_target *target)
+{
+    /* The clock is read once the records are copied, so a wait never
+     * looks shorter than it was. */
+    target->now_ns = monotonic_ns();
+    target->now_known = true;
+    fmx_process_name(pid, &target->name);
+    /* Without symbols the views still show addresses. */
+    target->symbols = fmx_symbolizer_open(pid, target->symbols_why, sizeof target->symbols_why);
+}
+
 int fmx_target_open(pid_t pid, struct fmx_target *target, bool quiet)
 {
     char why[256];
@@ -47,14 +59,17 @@ int fmx_target_open(pid_t pid, struct fmx_target *target, bool quiet)
             fprintf(stderr, "fmx: %s\n", why);
         return err;
     }
-    /* The clock is read once the records are copied, so a wait never
-     * looks shorter than it was. */
-    target->now_ns = monotonic_ns();
-    target->now_known = true;
-    fmx_process_name(pid, &target->name);
-    /* Without symbols the views still show addresses. */
-    target->symbols = fmx_symbolizer_open(pid, target->symbols_why, sizeof target->symbols_why);
+    open_live_rest(pid, target);
     return 0;
+}
+
+void fmx_target_open_any(pid_t pid, struct fmx_target *target)
+{
+    char why[256];
+    *target = (struct fmx_target){.pid = pid};
+    if (fmx_registry_open(pid, &target->registry, why, sizeof why) != 0)
+        target->registry = (struct fmx_registry_reader){.fd = -1};
+    open_live_rest(pid, target);
 }
 
 /* The moment of the dump, in the CLOCK_MONOTONIC the waits began in: the
@@ -130,8 +145,9 @@ static void open_core_symbols(struct fmx_target *target, const char *exe, bool *
         check_executable(target, NULL, NULL, exe_trouble);
 }
 
-int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_target *target,
-                         bool *exe_trouble)
+/* fmx_target_open_core(), and without a registry too unless `need_registry`. */
+static int open_core(const char *core_path, const char *exe, struct fmx_target *target, bool *exe_trouble,
+                     bool need_registry)
 {
     char why[256];
     *target = (struct fmx_target){.core_path = core_path, .registry = {.fd = -1}};
@@ -151,6 +167,10 @@ int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_targ
     target->pid = target->core->pid;
     memcpy(target->name, target->core->name, sizeof target->name);
     err = fmx_core_registry(target->core, &target->registry, why, sizeof why);
+    if (err != 0 && !need_registry) {
+        target->registry = (struct fmx_registry_reader){.fd = -1};
+        err = 0;
+    }
     if (err != 0) {
         fprintf(stderr, "fmx: %s: %s\n", core_path, why);
         fmx_target_close(target);
@@ -159,6 +179,18 @@ int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_targ
     set_core_now(target);
     open_core_symbols(target, exe, exe_trouble);
     return 0;
+}
+
+int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_target *target,
+                         bool *exe_trouble)
+{
+    return open_core(core_path, exe, target, exe_trouble, true);
+}
+
+int fmx_target_open_core_any(const char *core_path, const char *exe, struct fmx_target *target,
+                             bool *exe_trouble)
+{
+    return open_core(core_path, exe, target, exe_trouble, false);
 }
 
 void fmx_target_close(struct fmx_target *target)

@@ -48,6 +48,13 @@ int fmx_target_open_core(const char *core_path, const char *exe, struct fmx_targ
                          bool *exe_trouble);
 void fmx_target_close(struct fmx_target *target);
 
+/* The same for a view that needs no registry (fmx stat): a process or core
+ * without one is opened all the same, with no records and no names.  The
+ * live one cannot fail: what cannot be read is left out. */
+void fmx_target_open_any(pid_t pid, struct fmx_target *target);
+int fmx_target_open_core_any(const char *core_path, const char *exe, struct fmx_target *target,
+                             bool *exe_trouble);
+
 /* Copies len bytes at `addr` in the target's memory.  Returns 0 or an
  * errno value (EFAULT: not mapped there; ESRCH: the process has gone). */
 int fmx_target_read(const struct fmx_target *target, uint64_t addr, void *buf, size_t len);

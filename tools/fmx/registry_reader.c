@@ -17,10 +17,6 @@
  * holding fmx forever. */
 #define FMX_READER_RETRIES 64
 
-/* What /proc/PID/fd/N points to for the registry memfd: this text, then the
- * end or " (deleted)". */
-#define FMX_MEMFD_LINK "/memfd:" FMX_REGISTRY_NAME
-
 static void set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void set_why(char *why, size_t whylen, const char *fmt, ...)
@@ -149,13 +145,11 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
     return 0;
 }
 
-/* Reads exactly len bytes at off from the reader's file; false when the
- * file has become shorter or cannot be read. */
-static bool read_exact(const struct fmx_registry_reader *reader, uint64_t off, void *buf, size_t len)
+bool fmx_read_exact(int fd, uint64_t off, void *buf, size_t len)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n = pread(reader->fd, (char *)buf + done, len - done, (off_t)(off + done));
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -190,7 +184,7 @@ static bool settle(struct fmx_registry_reader *reader, uint64_t off, size_t len,
         bool even = !is_record || get_u32(copy, offsetof(struct fmx_record, seq)) % 2 == 0;
         if (reader->fd < 0)
             return even;
-        if (!read_exact(reader, off, fresh, len))
+        if (!fmx_read_exact(reader->fd, off, fresh, len))
             return false;
         bool same = is_record ? same_record(copy, fresh) : memcmp(copy, fresh, len) == 0;
         memcpy(copy, fresh, len);
@@ -255,15 +249,14 @@ bool fmx_registry_name(struct fmx_registry_reader *reader, uint64_t mutex, fmx_d
     return false;
 }
 
-/* Takes ownership of image (malloc'd, size bytes) and of fd. */
+/* Takes ownership of image (malloc'd, size bytes), and of fd when it
+ * succeeds. */
 static int make_reader(unsigned char *image, size_t size, int fd, struct fmx_registry_reader *reader,
                        char *why, size_t whylen)
 {
     struct fmx_registry_layout layout;
     if (fmx_registry_parse(image, size, &layout, why, whylen) != 0) {
         free(image);
-        if (fd >= 0)
-            close(fd);
         return EPROTO;
     }
     *reader = (struct fmx_registry_reader){.image = image, .size = size, .layout = layout, .fd = fd};
@@ -284,40 +277,39 @@ int fmx_registry_from_image(const void *data, size_t size, struct fmx_registry_r
     return make_reader(image, size, -1, reader, why, whylen);
 }
 
-/* Copies the whole registry file into memory and checks it. */
-static int read_registry_file(int fd, struct fmx_registry_reader *reader, char *why, size_t whylen)
+int fmx_read_image(int fd, size_t max, const char *what, unsigned char **image, size_t *size, char *why,
+                   size_t whylen)
 {
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int err = errno;
-        set_why(why, whylen, "cannot stat the registry: %s", strerror(err));
-        close(fd);
+        set_why(why, whylen, "cannot stat the %s: %s", what, strerror(err));
         return err;
     }
-    if (st.st_size < 0 || (uint64_t)st.st_size > FMX_READER_MAX_IMAGE) {
-        set_why(why, whylen, "registry is %lld bytes, more than a registry can be",
-                (long long)st.st_size);
-        close(fd);
+    if (st.st_size < 0 || (uint64_t)st.st_size > max) {
+        set_why(why, whylen, "%s is %lld bytes, more than a %s can be", what, (long long)st.st_size, what);
         return EPROTO;
     }
-    size_t size = (size_t)st.st_size;
-    unsigned char *image = malloc(size + 1);
-    if (image == NULL) {
+    size_t want = (size_t)st.st_size;
+    /* One spare byte: malloc(0) may return NULL. */
+    unsigned char *copy = malloc(want + 1);
+    if (copy == NULL) {
         set_why(why, whylen, "out of memory");
-        close(fd);
         return ENOMEM;
     }
     /* The file may shrink while it is read: take what is there. */
     size_t got = 0;
-    while (got < size) {
-        ssize_t n = pread(fd, image + got, size - got, (off_t)got);
+    while (got < want) {
+        ssize_t n = pread(fd, copy + got, want - got, (off_t)got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         got += (size_t)n;
     }
-    return make_reader(image, got, fd, reader, why, whylen);
+    *image = copy;
+    *size = got;
+    return 0;
 }
 
 /* Tells the user why /proc/PID cannot be read: a process that has gone, or
@@ -376,7 +368,46 @@ static pid_t own_namespace_pid(pid_t pid)
     return inner;
 }
 
-int fmx_registry_open(pid_t pid, struct fmx_registry_reader *reader, char *why, size_t whylen)
+bool fmx_pid_is(pid_t pid, int32_t claimed)
+{
+    return claimed == pid || claimed == own_namespace_pid(pid);
+}
+
+/* The link /proc/PID/fd/N has for a memfd named `name`: "/memfd:NAME",
+ * then the end or " (deleted)". */
+static bool is_memfd_link(const char *target, const char *name)
+{
+    static const char prefix[] = "/memfd:";
+    size_t len = strlen(name);
+    return strncmp(target, prefix, sizeof prefix - 1) == 0 &&
+           strncmp(target + sizeof prefix - 1, name, len) == 0 &&
+           (target[sizeof prefix - 1 + len] == '\0' || target[sizeof prefix - 1 + len] == ' ');
+}
+
+/* Hands descriptor entry `fd_name` of the process to accept() if it is a
+ * memfd named `name`.  Returns what accept() did, ENOENT for another file,
+ * or EACCES (why set) when we may not open it. */
+static int try_descriptor(pid_t pid, const char *fd_name, const char *name, fmx_memfd_accept accept, void *ctx,
+                          char *why, size_t whylen)
+{
+    char link_path[300], target[128];
+    snprintf(link_path, sizeof link_path, "/proc/%d/fd/%s", (int)pid, fd_name);
+    ssize_t n = readlink(link_path, target, sizeof target - 1);
+    if (n < 0)
+        return ENOENT;
+    target[n] = '\0';
+    if (!is_memfd_link(target, name))
+        return ENOENT;
+    int fd = open(link_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == EACCES || errno == EPERM ? explain_proc_error(pid, errno, why, whylen) : ENOENT;
+    int err = accept(fd, ctx, why, whylen);
+    if (err != 0)
+        close(fd);
+    return err;
+}
+
+int fmx_memfd_find(pid_t pid, const char *name, fmx_memfd_accept accept, void *ctx, char *why, size_t whylen)
 {
     char path[64];
     if (pid <= 0) {
@@ -387,64 +418,70 @@ int fmx_registry_open(pid_t pid, struct fmx_registry_reader *reader, char *why, 
     DIR *dir = opendir(path);
     if (dir == NULL)
         return explain_proc_error(pid, errno, why, whylen);
-
     /* The reason the last corrupt candidate was refused, if any. */
     char corrupt[200] = "";
     int result = ENOENT;
     struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
+    while (result == ENOENT && (entry = readdir(dir)) != NULL) {
         if (entry->d_name[0] == '.')
             continue;
-        char link_path[300], target[128];
-        snprintf(link_path, sizeof link_path, "/proc/%d/fd/%s", (int)pid, entry->d_name);
-        ssize_t n = readlink(link_path, target, sizeof target - 1);
-        if (n < 0)
-            continue;
-        target[n] = '\0';
-        size_t prefix = strlen(FMX_MEMFD_LINK);
-        if (strncmp(target, FMX_MEMFD_LINK, prefix) != 0 ||
-            (target[prefix] != '\0' && target[prefix] != ' '))
-            continue;
-        int fd = open(link_path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EACCES || errno == EPERM) {
-                result = explain_proc_error(pid, errno, why, whylen);
-                goto out;
-            }
-            continue;
-        }
         char reason[200];
-        int err = read_registry_file(fd, reader, reason, sizeof reason);
-        if (err == EPROTO) {
+        int err = try_descriptor(pid, entry->d_name, name, accept, ctx, reason, sizeof reason);
+        if (err == EPROTO)
             snprintf(corrupt, sizeof corrupt, "%s", reason);
-            continue;
-        }
-        if (err != 0) {
+        else if (err == EACCES || err == ESRCH)
+            set_why(why, whylen, "%s", reason);
+        else if (err != 0 && err != ENOENT)
             set_why(why, whylen, "process %d: %s", (int)pid, reason);
+        if (err != EPROTO)
             result = err;
-            goto out;
-        }
-        /* A forked child keeps its parent's registry open until it makes
-         * its own: only the one this process made describes its threads. */
-        if (reader->layout.pid == pid || reader->layout.pid == own_namespace_pid(pid)) {
-            result = 0;
-            goto out;
-        }
-        fmx_registry_close(reader);
     }
-    if (corrupt[0] != '\0') {
+    closedir(dir);
+    if (result == ENOENT && corrupt[0] != '\0') {
         set_why(why, whylen, "process %d: %s", (int)pid, corrupt);
         result = EPROTO;
-    } else {
+    }
+    return result;
+}
+
+/* What fmx_registry_open() looks for. */
+struct registry_search {
+    pid_t pid;
+    struct fmx_registry_reader *reader;
+};
+
+/* Takes the registry in fd if it is a valid one this process made. */
+static int accept_registry(int fd, void *ctx, char *why, size_t whylen)
+{
+    const struct registry_search *search = ctx;
+    struct fmx_registry_reader *reader = search->reader;
+    unsigned char *image;
+    size_t size;
+    int err = fmx_read_image(fd, FMX_READER_MAX_IMAGE, "registry", &image, &size, why, whylen);
+    if (err == 0)
+        err = make_reader(image, size, fd, reader, why, whylen);
+    if (err != 0)
+        return err;
+    /* A forked child keeps its parent's registry open until it makes its
+     * own: only the one this process made describes its threads. */
+    if (fmx_pid_is(search->pid, reader->layout.pid))
+        return 0;
+    reader->fd = -1; /* the finder closes it */
+    fmx_registry_close(reader);
+    return ENOENT;
+}
+
+int fmx_registry_open(pid_t pid, struct fmx_registry_reader *reader, char *why, size_t whylen)
+{
+    struct registry_search search = {.pid = pid, .reader = reader};
+    *reader = (struct fmx_registry_reader){.fd = -1};
+    int err = fmx_memfd_find(pid, FMX_REGISTRY_NAME, accept_registry, &search, why, whylen);
+    if (err == ENOENT)
         set_why(why, whylen,
                 "process %d has no fastmutex registry: it does not use fastmutex, or it has "
                 "neither named a mutex nor had a thread wait for one",
                 (int)pid);
-        result = ENOENT;
-    }
-out:
-    closedir(dir);
-    return result;
+    return err;
 }
 
 void fmx_registry_close(struct fmx_registry_reader *reader)

@@ -102,6 +102,40 @@ int fmx_registry_from_image(const void *data, size_t size, struct fmx_registry_r
 
 void fmx_registry_close(struct fmx_registry_reader *reader);
 
+/* Reading the memfds another process made (the registry here, and the
+ * contention profile's table, stats_reader.h), one way for both. */
+
+/* What fmx_memfd_find() does with each candidate, opened read-only: keep
+ * it (return 0; the descriptor is then the callback's), pass it over
+ * (ENOENT: a region another process made, inherited through fork), refuse
+ * it as corrupt (EPROTO, a one-line reason in why), or stop the search
+ * (another errno value, reason in why).  The finder closes what is not
+ * kept. */
+typedef int (*fmx_memfd_accept)(int fd, void *ctx, char *why, size_t whylen);
+
+/* Hands every memfd named `name` that process `pid` has open to accept().
+ * Returns 0 when one was kept; ESRCH (no such process) or EACCES (not
+ * ours, not dumpable) with a line in why; EPROTO with "process N: reason"
+ * when only corrupt ones were found; ENOENT when there was none (why is
+ * not set: the caller says what is missing); another errno value from
+ * accept(), with "process N: reason". */
+int fmx_memfd_find(pid_t pid, const char *name, fmx_memfd_accept accept, void *ctx, char *why, size_t whylen);
+
+/* Copies the file at fd, at most `max` bytes (more: EPROTO, "WHAT is N
+ * bytes, more than a WHAT can be"), into a malloc'd *image of *size bytes,
+ * less when it shrank meanwhile.  Returns 0 or an errno value with why. */
+int fmx_read_image(int fd, size_t max, const char *what, unsigned char **image, size_t *size, char *why,
+                   size_t whylen);
+
+/* Reads exactly len bytes at off of fd; false when the file has become
+ * shorter or cannot be read. */
+bool fmx_read_exact(int fd, uint64_t off, void *buf, size_t len);
+
+/* Whether `claimed`, the process id a region says it was made by, is
+ * process `pid`: as we see it, or as it sees itself in its own pid
+ * namespace (a process in a container writes its own view). */
+bool fmx_pid_is(pid_t pid, int32_t claimed);
+
 /* Reads record `slot` (< reader->layout.records; others read as not waiting).  With a file behind the
  * reader, the record is read again until two reads agree and its seq is
  * even, a bounded number of times, after which it is reported changing. */
