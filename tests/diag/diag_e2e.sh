@@ -285,8 +285,9 @@ expect_holds() {
         n=$((n + 1))
         grep -qE "^  (Holds:        |              )fast_mutex_t ${!address_var} \($name\) <held_$var>, held [0-9]+s\.[0-9]{3}$" <<<"$OUT" ||
             fail "$what: $name not listed as held: $OUT"
-        expect_in "$OUT" "taken at holder_thread+" "$what: where $name was taken"
-        expect_in "$OUT" "diag_fixture.c:$(line_of "FMX-SITE-$line")" "$what: the line that took $name"
+        # The call into the library may sit in GCC's holder_thread.cold part.
+        grep -A1 "($name)" <<<"$OUT" | grep -qE "^                  taken at holder_thread(\.cold)?\+0x[0-9a-f]+ diag_fixture\.c:$(line_of "FMX-SITE-$line")$" ||
+            fail "$what: where $name was taken: $OUT"
     done
     [[ $(grep -c ', held ' <<<"$OUT") -eq 3 ]] || fail "$what: not exactly 3 mutexes held: $OUT"
 }

@@ -331,7 +331,7 @@ def check_holds(out, v, args, what):
                               ("two", "HeldTwo", "FMX-SITE-HOLD-TWO"),
                               ("three", "HeldThree", "FMX-SITE-HOLD-THREE")):
         check(re.search(r"\n  (?:Holds:        |              )fast_mutex_t 0x%x \(%s\) <held_%s>, "
-                        r"held \d+s\.\d{3}\n                  taken at holder_thread\+0x[0-9a-f]+ "
+                        r"held \d+s\.\d{3}\n                  taken at holder_thread(?:\.cold)?\+0x[0-9a-f]+ "
                         r"gdb_fixture.c:%d" % (v[key], name, key, marker_line(args.source, marker)),
                         out), "%s: %s held" % (what, name), out)
     check(out.count(", held ") == 3, "%s: exactly three mutexes held" % what, out)
