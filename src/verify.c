@@ -338,10 +338,11 @@ void fmx_verify_before_wait(const fast_mutex_t *m, const void *site)
 }
 
 /* Copies the calling thread's held list into its registry record, for the
- * tools.  `claim`: take a record if the thread has none yet (at an
- * acquisition; a release never needs one: a thread without a record has
- * published nothing). */
-static void publish_held(bool claim)
+ * tools: the count, and the entries from index `from` on (those before it
+ * are already there).  `claim`: take a record if the thread has none yet
+ * (at an acquisition; a release never needs one: a thread without a
+ * record has published nothing). */
+static void publish_held(bool claim, int from)
 {
     struct fmx_record *rec = claim ? fmx_self_record() : fmx_own_record();
     if (rec == NULL)
@@ -351,7 +352,7 @@ static void publish_held(bool claim)
         listed = (int)FMX_RECORD_HELD;
     fmx_record_write_begin(rec);
     FMX_RECORD_STORE(rec->held_count, (uint32_t)held_count);
-    for (int i = 0; i < listed; i++) {
+    for (int i = from; i < listed; i++) {
         FMX_RECORD_STORE(rec->held[i].mutex, (uint64_t)(uintptr_t)held[i].m);
         FMX_RECORD_STORE(rec->held[i].site, (uint64_t)(uintptr_t)held[i].site);
         FMX_RECORD_STORE(rec->held[i].since_ns, held[i].since_ns);
@@ -373,14 +374,14 @@ void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try)
             fmx_report_note(&r);
         }
         held_count++;
-        publish_held(true);
+        publish_held(true, held_count - 1);
         return;
     }
     pthread_mutex_lock(&graph_lock);
     const void *cls = class_of(m);
     pthread_mutex_unlock(&graph_lock);
     held[held_count++] = (struct held){.m = m, .cls = cls, .site = site, .since_ns = fmx_now_ns()};
-    publish_held(true);
+    publish_held(true, held_count - 1);
 }
 
 void fmx_verify_release(const fast_mutex_t *m)
@@ -391,12 +392,12 @@ void fmx_verify_release(const fast_mutex_t *m)
         if (held[i].m == m) {
             memmove(&held[i], &held[i + 1], (size_t)(n - i - 1) * sizeof held[0]);
             held_count--;
-            publish_held(false);
+            publish_held(false, i);
             return;
         }
     if (held_count > MAX_HELD) {
         held_count--; /* one of those past the bound */
-        publish_held(false);
+        publish_held(false, held_count);
     }
 }
 
@@ -421,5 +422,5 @@ static void check_thread_exit(void *unused)
     }
     fmx_report_note(&r);
     held_count = 0;
-    publish_held(false);
+    publish_held(false, 0);
 }

@@ -361,7 +361,7 @@ static void test_fast_path_switch(void **state)
 struct holder {
     fast_mutex_t *m[3];
     _Atomic pid_t tid;
-    atomic_bool holding, let_go;
+    atomic_bool holding, let_go_middle, middle_gone, let_go;
     uint64_t before_ns, after_ns; /* around the three acquisitions */
 };
 
@@ -375,10 +375,14 @@ void *hold_three(void *arg)
     h->after_ns = core_now_ns();
     atomic_store(&h->tid, gettid());
     atomic_store(&h->holding, true);
+    while (!atomic_load(&h->let_go_middle))
+        core_sleep_ms(1);
+    fast_mutex_release(h->m[1]); /* out of order: the list closes up */
+    atomic_store(&h->middle_gone, true);
     while (!atomic_load(&h->let_go))
         core_sleep_ms(1);
-    for (int i = 2; i >= 0; i--)
-        fast_mutex_release(h->m[i]);
+    fast_mutex_release(h->m[2]);
+    fast_mutex_release(h->m[0]);
     return NULL;
 }
 
@@ -442,6 +446,17 @@ static void test_held_published(void **state)
             assert_true(dladdr((void *)(uintptr_t)rec.held[i].site, &where) != 0);
             assert_string_equal(where.dli_sname, "hold_three");
         }
+    }
+    atomic_store(&h.let_go_middle, true);
+    CORE_POLL_UNTIL(ok, atomic_load(&h.middle_gone), CORE_POLL_LIMIT_MS);
+    assert_true(ok);
+    if (verifying) {
+        assert_true(copy_record(atomic_load(&h.tid), &rec));
+        assert_int_equal(rec.held_count, 2);
+        assert_int_equal(rec.held[0].mutex, (uint64_t)(uintptr_t)&m[0]);
+        assert_int_equal(rec.held[1].mutex, (uint64_t)(uintptr_t)&m[2]);
+    } else {
+        assert_false(copy_record(atomic_load(&h.tid), &rec));
     }
     atomic_store(&h.let_go, true);
     assert_int_equal(pthread_join(t, NULL), 0);
