@@ -361,6 +361,13 @@ FAST_MUTEX_API int fast_mutex_set_name(fast_mutex_t *m, const char *name);
 /* Copies *m's name (or "" when it has none) into buf, NUL-terminated. */
 FAST_MUTEX_API void fast_mutex_get_name(const fast_mutex_t *m, char *buf, size_t size);
 
+/* Gives the calling thread a name longer than the kernel's 15 bytes (at
+ * most 63 are kept), which fmx, gdb's fmx commands and the reports show
+ * while the thread's own name (pthread_setname_np) is still its first 15
+ * bytes; set that too.  NULL or "" removes it.  The WDK subset names its
+ * system threads this way, after their start routines. */
+FAST_MUTEX_API void fast_mutex_set_thread_name(const char *name);
+
 /* What the library does with a misuse or deadlock report.  The default
  * writes the text to standard error; then misuse aborts the process and a
  * deadlock follows FASTMUTEX_ON_DEADLOCK.  A test may install its own hook

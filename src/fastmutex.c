@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,8 +165,8 @@ static void end_wait(struct fmx_record *rec, fast_mutex_t *m, const void *site, 
  * cost 3% of the throughput of a busy lock). */
 static void note_owner(struct fmx_record *rec, fast_mutex_t *m)
 {
-    char name[FMX_THREAD_NAME_LEN] = "";
-    prctl(PR_GET_NAME, name);
+    char name[FMX_THREAD_NAME_LEN];
+    fmx_current_thread_name(name);
     fmx_record_write_begin(rec);
     rec->owner_seen = (int32_t)fmx_owner_of(atomic_load_explicit(&m->word, memory_order_relaxed));
     fmx_record_set_name(rec, name);

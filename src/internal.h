@@ -130,6 +130,10 @@ FMX_HIDDEN struct fmx_record *fmx_waiting_record(int32_t tid);
  * in C11's sense, and from ThreadSanitizer's reports in users' programs. */
 #define FMX_RECORD_LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define FMX_RECORD_STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+/* The calling thread's name for reports and records, NUL-terminated and
+ * NUL-padded: its long name, or its comm once it was renamed or when it
+ * has none. */
+FMX_HIDDEN void fmx_current_thread_name(char name[FMX_THREAD_NAME_LEN]);
 FMX_HIDDEN void fmx_record_set_name(struct fmx_record *rec, const char name[FMX_THREAD_NAME_LEN]);
 FMX_HIDDEN void fmx_record_get_name(const struct fmx_record *rec, char name[FMX_THREAD_NAME_LEN]);
 /* Bracket every change to a record (the seqlock outside readers check). */

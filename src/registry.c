@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -15,6 +16,10 @@
 #include "internal.h"
 
 _Thread_local uint32_t fast_mutex_self_tid_;
+
+/* The calling thread's long name, "" when none was given
+ * (fast_mutex_set_thread_name()). */
+static _Thread_local char long_name[FMX_THREAD_NAME_LEN];
 
 /* The calling thread's record, claimed by fmx_self_record(). */
 static _Thread_local struct fmx_record *self_record;
@@ -161,6 +166,7 @@ static void give_back_record(void *rec_ptr)
     fmx_record_set_name(rec, no_name);
     FMX_RECORD_STORE(rec->acquired_mutex, 0);
     FMX_RECORD_STORE(rec->acquired_site, 0);
+    FMX_RECORD_STORE(rec->held_count, 0);
     atomic_store_explicit(&rec->cpu, 0, memory_order_relaxed);
     fmx_record_write_end(rec);
     /* A destructor that runs after this one and waits again claims a
@@ -318,8 +324,8 @@ struct fmx_record *fmx_self_record(void)
     rec = claim_record(get_registry());
     if (rec == NULL)
         return NULL;
-    char name[FMX_THREAD_NAME_LEN] = "";
-    prctl(PR_GET_NAME, name);
+    char name[FMX_THREAD_NAME_LEN];
+    fmx_current_thread_name(name);
     fmx_record_write_begin(rec);
     fmx_record_set_name(rec, name);
     FMX_RECORD_STORE(rec->tid, (int32_t)fast_mutex_self_());
@@ -370,6 +376,35 @@ struct fmx_record *fmx_waiting_record(int32_t tid)
             atomic_load_explicit(&recs[i].state, memory_order_acquire) == FMX_RECORD_WAITING)
             return &recs[i];
     return NULL;
+}
+
+void fast_mutex_set_thread_name(const char *name)
+{
+    /* Cut to the field, always terminated. */
+    snprintf(long_name, sizeof long_name, "%s", name != NULL ? name : "");
+    /* A thread that already has a record shows the new name at once. */
+    struct fmx_record *rec = self_record;
+    if (rec != NULL) {
+        char shown[FMX_THREAD_NAME_LEN];
+        fmx_current_thread_name(shown);
+        fmx_record_write_begin(rec);
+        fmx_record_set_name(rec, shown);
+        fmx_record_write_end(rec);
+    }
+}
+
+void fmx_current_thread_name(char name[FMX_THREAD_NAME_LEN])
+{
+    char comm[16] = "";
+    prctl(PR_GET_NAME, comm);
+    comm[sizeof comm - 1] = '\0';
+    memset(name, 0, FMX_THREAD_NAME_LEN);
+    /* The kernel keeps the first 15 bytes of a name: while the comm is
+     * still those of the long name, the thread has not been renamed since. */
+    const char *chosen = long_name[0] != '\0' && strncmp(comm, long_name, sizeof comm - 1) == 0
+                             ? long_name
+                             : comm;
+    memcpy(name, chosen, strnlen(chosen, FMX_THREAD_NAME_LEN - 1));
 }
 
 void fmx_record_set_name(struct fmx_record *rec, const char name[FMX_THREAD_NAME_LEN])

@@ -1,6 +1,7 @@
 /* The waiter registry: one memory region per process, a memfd named
  * "fastmutex-registry", holding a record for every thread that has had to
- * wait for a fastmutex, and the names given to mutexes.
+ * wait for a fastmutex (or, with FASTMUTEX_VERIFY=order, has taken one), and
+ * the names given to mutexes.
  *
  * The same records serve four readers: the waiter queue of each mutex (the
  * `next`/`prev` links), the deadlock check, `fmx` reading the region through
@@ -21,11 +22,12 @@
 
 #define FMX_REGISTRY_NAME "fastmutex-registry"
 #define FMX_REGISTRY_MAGIC 0x58544d46u /* "FMTX" */
-#define FMX_REGISTRY_VERSION 3u
+#define FMX_REGISTRY_VERSION 4u
 #define FMX_REGISTRY_THREADS 4096u /* records; a thread beyond that waits unrecorded */
 #define FMX_REGISTRY_NAMES 1024u   /* named mutexes */
 #define FMX_NAME_LEN 32u
-#define FMX_THREAD_NAME_LEN 16u
+#define FMX_THREAD_NAME_LEN 64u /* a thread's long name (version 4; the comm is 16) */
+#define FMX_RECORD_HELD 16u     /* held mutexes a record lists (version 4) */
 
 /* A record's state. */
 enum fmx_record_state {
@@ -45,6 +47,13 @@ enum fmx_wake {
     FMX_WAKE_NONE = 0,    /* keep sleeping */
     FMX_WAKE_RETRY = 1,   /* taken off the queue: try for the lock again */
     FMX_WAKE_HANDOFF = 2, /* taken off the queue and handed the lock */
+};
+
+/* A mutex a thread holds, as the lock-order verifier saw it taken. */
+struct fmx_held {
+    uint64_t mutex;    /* address of the fast_mutex_t */
+    uint64_t site;     /* return address into the caller of acquire */
+    uint64_t since_ns; /* CLOCK_MONOTONIC when it was taken */
 };
 
 struct fmx_record {
@@ -68,12 +77,23 @@ struct fmx_record {
                                      * waiter became first in line, 0 while it has
                                      * not; written under the queue lock by whoever
                                      * put it there */
-    char thread_name[FMX_THREAD_NAME_LEN]; /* comm of the thread when it first waited,
-                                            * refreshed at each deadlock check */
+    char thread_name[FMX_THREAD_NAME_LEN]; /* the thread's name when it first waited,
+                                            * refreshed at each deadlock check: its
+                                            * long name (fast_mutex_set_thread_name()) while its
+                                            * comm is still that name's first 15 bytes,
+                                            * else its comm; NUL-terminated (version 4:
+                                            * was the 16-byte comm) */
     _Atomic uint32_t cpu; /* 1 + the CPU this thread ran on when it last waited
                            * (first wait, or a spin that lasted), 0 unknown; written
                            * by the thread itself outside the seqlock: a hint for
                            * spinners (version 2) */
+    /* The mutexes the thread holds, while FASTMUTEX_VERIFY=order is on
+     * (version 4); written by the thread itself under the seqlock.
+     * held_count is how many it holds, which may be more than the
+     * FMX_RECORD_HELD listed in held[0 .. min(held_count, FMX_RECORD_HELD)),
+     * oldest first.  0 while the verifier is off. */
+    uint32_t held_count;
+    struct fmx_held held[FMX_RECORD_HELD];
 };
 
 struct fmx_name {
@@ -115,7 +135,8 @@ _Static_assert(offsetof(struct fmx_registry, realtime_offset_ns) == 56 &&
     (sizeof(struct fmx_registry) + FMX_REGISTRY_THREADS * sizeof(struct fmx_record) +       \
      FMX_REGISTRY_NAMES * sizeof(struct fmx_name))
 
-_Static_assert(sizeof(struct fmx_record) == 112, "record layout is read by other processes");
+_Static_assert(sizeof(struct fmx_record) == 544 &&
+                   offsetof(struct fmx_record, held) == 160, "record layout is read by other processes");
 _Static_assert(sizeof(struct fmx_name) == 40, "name layout is read by other processes");
 _Static_assert(sizeof(struct fmx_registry) == 72, "header layout is read by other processes");
 

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -124,8 +123,8 @@ static _Noreturn void misuse(const char *check, const void *shown, const void *l
                              const char *detail_fmt, va_list ap)
 {
     struct fmx_report r = {.len = 0};
-    char thread_name[FMX_THREAD_NAME_LEN] = "";
-    prctl(PR_GET_NAME, thread_name);
+    char thread_name[FMX_THREAD_NAME_LEN];
+    fmx_current_thread_name(thread_name);
     add(&r, "fastmutex: %s: thread %u (%s)", check, fast_mutex_self_(), thread_name);
     if (shown != NULL) {
         add(&r, ", ");

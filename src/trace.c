@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -41,10 +40,8 @@ static void after_fork_in_child(void)
 void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *site, uint64_t start_ns,
                     uint64_t dur_ns)
 {
-    if (thread_name[0] == '\0') {
-        prctl(PR_GET_NAME, thread_name);
-        thread_name[FMX_THREAD_NAME_LEN - 1] = '\0';
-    }
+    if (thread_name[0] == '\0')
+        fmx_current_thread_name(thread_name);
     pthread_mutex_lock(&trace_lock);
     if (span_count < MAX_EVENTS) {
         struct span *s = &spans[span_count++];

@@ -22,13 +22,16 @@
  * nest under it.  Releasing in another order than the reverse of taking is
  * no error.  A thread that exits holding a mutex is reported.
  *
+ * Each thread's list of held mutexes is also published in its registry
+ * record (claimed at its first acquisition), so that `fmx thread` and gdb
+ * list what a thread holds, live or in a core.
+ *
  * The verifier is a debugging mode: one process-wide lock guards the
  * graph, and the graph's size is bounded (past the bound it stops learning
  * and says so once). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "internal.h"
 
@@ -41,6 +44,7 @@ struct held {
     const fast_mutex_t *m;
     const void *cls;
     const void *site; /* where it was taken */
+    uint64_t since_ns; /* when, CLOCK_MONOTONIC */
 };
 
 static _Thread_local struct held held[MAX_HELD];
@@ -233,8 +237,7 @@ static void add_edge(uint32_t from, uint32_t to, const void *from_site, const vo
     struct edge *e = &n->edges[n->count++];
     *e = (struct edge){.to = to, .tid = (int32_t)fast_mutex_self_(), .from_site = from_site,
                        .to_site = to_site};
-    prctl(PR_GET_NAME, e->thread);
-    e->thread[FMX_THREAD_NAME_LEN - 1] = '\0';
+    fmx_current_thread_name(e->thread);
 }
 
 static void add_node_name(struct fmx_report *r, uint32_t i)
@@ -255,8 +258,8 @@ static void add_node_name(struct fmx_report *r, uint32_t i)
 static void write_cycle(struct fmx_report *r, uint32_t held_node, uint32_t taken,
                         const struct held *h, const void *site)
 {
-    char name[FMX_THREAD_NAME_LEN] = "";
-    prctl(PR_GET_NAME, name);
+    char name[FMX_THREAD_NAME_LEN];
+    fmx_current_thread_name(name);
     fmx_report_add(r, "fastmutex: lock order inversion (a possible deadlock, nothing waits yet): "
                       "thread %u (%s) takes ",
                    fast_mutex_self_(), name);
@@ -334,6 +337,29 @@ void fmx_verify_before_wait(const fast_mutex_t *m, const void *site)
         (void)fmx_report_order_problem(&r);
 }
 
+/* Copies the calling thread's held list into its registry record, for the
+ * tools: the count, and the entries from index `from` on (those before it
+ * are already there).  `claim`: take a record if the thread has none yet
+ * (at an acquisition; a release never needs one: a thread without a
+ * record has published nothing). */
+static void publish_held(bool claim, int from)
+{
+    struct fmx_record *rec = claim ? fmx_self_record() : fmx_own_record();
+    if (rec == NULL)
+        return; /* every record is taken: this thread's holds go unseen */
+    int listed = held_count < MAX_HELD ? held_count : MAX_HELD;
+    if (listed > (int)FMX_RECORD_HELD)
+        listed = (int)FMX_RECORD_HELD;
+    fmx_record_write_begin(rec);
+    FMX_RECORD_STORE(rec->held_count, (uint32_t)held_count);
+    for (int i = from; i < listed; i++) {
+        FMX_RECORD_STORE(rec->held[i].mutex, (uint64_t)(uintptr_t)held[i].m);
+        FMX_RECORD_STORE(rec->held[i].site, (uint64_t)(uintptr_t)held[i].site);
+        FMX_RECORD_STORE(rec->held[i].since_ns, held[i].since_ns);
+    }
+    fmx_record_write_end(rec);
+}
+
 void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try)
 {
     (void)try; /* a try adds no edge (none was learned before it) */
@@ -348,12 +374,14 @@ void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try)
             fmx_report_note(&r);
         }
         held_count++;
+        publish_held(true, held_count - 1);
         return;
     }
     pthread_mutex_lock(&graph_lock);
     const void *cls = class_of(m);
     pthread_mutex_unlock(&graph_lock);
-    held[held_count++] = (struct held){.m = m, .cls = cls, .site = site};
+    held[held_count++] = (struct held){.m = m, .cls = cls, .site = site, .since_ns = fmx_now_ns()};
+    publish_held(true, held_count - 1);
 }
 
 void fmx_verify_release(const fast_mutex_t *m)
@@ -364,10 +392,13 @@ void fmx_verify_release(const fast_mutex_t *m)
         if (held[i].m == m) {
             memmove(&held[i], &held[i + 1], (size_t)(n - i - 1) * sizeof held[0]);
             held_count--;
+            publish_held(false, i);
             return;
         }
-    if (held_count > MAX_HELD)
+    if (held_count > MAX_HELD) {
         held_count--; /* one of those past the bound */
+        publish_held(false, held_count);
+    }
 }
 
 /* Thread exit (key destructor): a thread that still holds mutexes leaves
@@ -378,8 +409,8 @@ static void check_thread_exit(void *unused)
     if (held_count == 0)
         return;
     struct fmx_report r = {.len = 0};
-    char name[FMX_THREAD_NAME_LEN] = "";
-    prctl(PR_GET_NAME, name);
+    char name[FMX_THREAD_NAME_LEN];
+    fmx_current_thread_name(name);
     fmx_report_add(&r, "fastmutex: thread %u (%s) exits holding %d mutex%s\n", fast_mutex_self_(),
                    name, held_count, held_count == 1 ? "" : "es");
     for (int i = 0; i < held_count && i < MAX_HELD; i++) {
@@ -391,4 +422,5 @@ static void check_thread_exit(void *unused)
     }
     fmx_report_note(&r);
     held_count = 0;
+    publish_held(false, 0);
 }

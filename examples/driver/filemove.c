@@ -13,6 +13,9 @@
  *                      while it creates and writes file i and counts it
  *                      done; the mover holds it while it moves file i, and
  *                      only once file i is done.  Every file is moved whole.
+ *   HOLD_FIRST_FILE_MS with USE_FAST_MUTEX=1: the creator keeps the mutex
+ *                      that long once file 0 is written, so that
+ *                      `fmx waiters` can watch FileMoveThread wait for it.
  *   USE_FAST_MUTEX=2   the same with ExAcquireFastMutex, which raises IRQL
  *                      to APC_LEVEL: the ZwCreateFile that follows requires
  *                      PASSIVE_LEVEL, a bug Windows' Driver Verifier
@@ -27,6 +30,10 @@
 
 #ifndef USE_FAST_MUTEX
 #define USE_FAST_MUTEX 0
+#endif
+
+#ifndef HOLD_FIRST_FILE_MS
+#define HOLD_FIRST_FILE_MS 0
 #endif
 
 #define FILE_COUNT 200
@@ -194,6 +201,12 @@ VOID FileCreationThread(PVOID StartContext)
         } else {
             extension->CreateFailures++;
             KdPrint(("FileCreationThread: file_%lu.txt: 0x%08X\n", i, status));
+        }
+        if (HOLD_FIRST_FILE_MS > 0 && i == 0) {
+            LARGE_INTEGER hold;
+            hold.QuadPart = -10000LL * HOLD_FIRST_FILE_MS; /* relative, 100 ns units */
+            DbgPrint("FileCreationThread: holding FileMutex for %d ms\n", HOLD_FIRST_FILE_MS);
+            KeDelayExecutionThread(KernelMode, FALSE, &hold);
         }
         extension->FilesDone = i + 1;
         UnlockFiles(extension);

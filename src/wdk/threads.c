@@ -12,11 +12,15 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../internal.h"
+
+_Static_assert(FAST_MUTEX_WDK_THREAD_NAME_LEN == FMX_THREAD_NAME_LEN,
+               "a system thread's name fits its registry record whole");
 
 #define THREAD_OBJECT 6 /* DISPATCHER_HEADER.Type of a thread, as Windows numbers it */
 /* 100 ns units between 1601-01-01 and 1970-01-01. */
@@ -34,7 +38,7 @@ struct thread_object {
     struct fmx_wdk_object base; /* references: the running thread, handles, Ob */
     PKSTART_ROUTINE routine;
     PVOID context;
-    char name[16];
+    char name[FAST_MUTEX_WDK_THREAD_NAME_LEN];
     NTSTATUS exit_status;
     struct thread_object *next; /* in the list of running threads */
 };
@@ -211,7 +215,8 @@ void fmx_wdk_thread_free(struct fmx_wdk_object *object)
     free(thread_of(object));
 }
 
-/* The thread's name: its start routine's symbol, as far as 15 bytes go. */
+/* The thread's name: its start routine's symbol, as far as
+ * FAST_MUTEX_WDK_THREAD_NAME_LEN - 1 bytes go. */
 static void name_thread(struct thread_object *t)
 {
     Dl_info info;
@@ -265,7 +270,10 @@ static void *system_thread_main(void *arg)
 {
     struct thread_object *t = arg;
     current_thread = t;
-    pthread_setname_np(pthread_self(), t->name);
+    /* The kernel keeps 15 bytes of a name (PR_SET_NAME cuts it there);
+     * the registry, reports and fmx show the whole of it. */
+    prctl(PR_SET_NAME, t->name);
+    fast_mutex_set_thread_name(t->name);
     pthread_cleanup_push(thread_ended, t);
     t->routine(t->context);
     pthread_cleanup_pop(1);
@@ -373,7 +381,8 @@ VOID ObDereferenceObject(PVOID Object)
     fmx_wdk_object_put(&((struct thread_object *)Object)->base);
 }
 
-unsigned fast_mutex_wdk_wait_threads(long timeout_ms, char (*names)[16], unsigned max)
+unsigned fast_mutex_wdk_wait_threads(long timeout_ms, char (*names)[FAST_MUTEX_WDK_THREAD_NAME_LEN],
+                                     unsigned max)
 {
     struct timespec deadline;
     unsigned left = 0;

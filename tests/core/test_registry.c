@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -157,6 +158,8 @@ struct waiter {
     fast_mutex_t *m;
     PFAST_MUTEX fm;           /* when set, wait with ExAcquireFastMutex */
     const struct timespec *deadline; /* when set, wait with acquire_until */
+    const char *long_name;    /* when set, given with fast_mutex_set_thread_name */
+    const char *renamed;      /* when set, the comm given after the long name */
     pthread_t thread;
     _Atomic pid_t tid;
     atomic_bool returned;
@@ -170,6 +173,12 @@ void *registry_waiter_main(void *arg)
 {
     struct waiter *w = arg;
     pthread_setname_np(pthread_self(), "reg-waiter");
+    if (w->long_name != NULL) {
+        prctl(PR_SET_NAME, w->long_name); /* the kernel keeps 15 bytes */
+        fast_mutex_set_thread_name(w->long_name);
+    }
+    if (w->renamed != NULL)
+        pthread_setname_np(pthread_self(), w->renamed);
     atomic_store(&w->tid, gettid());
     int result = 0;
     if (w->fm != NULL)
@@ -260,6 +269,52 @@ static void test_waiter_notes_its_cpu(void **state)
     }
     assert_int_equal(pthread_join(thread, NULL), 0);
     fast_mutex_destroy(&m);
+}
+
+/* Waits in a thread made by `w` for a mutex this thread holds, and
+ * returns its record's name. */
+static void waiting_name(struct waiter *w, char name[FMX_THREAD_NAME_LEN])
+{
+    fast_mutex_t m = FAST_MUTEX_INITIALIZER;
+    w->m = &m;
+    fast_mutex_acquire(&m);
+    waiter_start(w);
+    struct fmx_record rec;
+    expect_waiting(atomic_load(&w->tid), &rec);
+    memcpy(name, rec.thread_name, FMX_THREAD_NAME_LEN);
+    fast_mutex_release(&m);
+    bool ok;
+    CORE_POLL_UNTIL(ok, atomic_load(&w->returned), CORE_POLL_LIMIT_MS);
+    assert_true(ok);
+    atomic_store(&w->let_go, true);
+    assert_int_equal(pthread_join(w->thread, NULL), 0);
+    fast_mutex_destroy(&m);
+}
+
+/* A long name (fast_mutex_set_thread_name) is what the record shows, cut
+ * to the field and terminated when it is longer. */
+static void test_long_thread_name(void **state)
+{
+    (void)state;
+    char name[FMX_THREAD_NAME_LEN];
+    struct waiter fits = {.long_name = "RegistryWaiterWithALongName"};
+    waiting_name(&fits, name);
+    assert_string_equal(name, "RegistryWaiterWithALongName");
+
+    char longer[FMX_THREAD_NAME_LEN + 20];
+    for (size_t i = 0; i < sizeof longer - 1; i++)
+        longer[i] = (char)('a' + i % 26);
+    longer[sizeof longer - 1] = '\0';
+    struct waiter cut = {.long_name = longer};
+    waiting_name(&cut, name);
+    assert_int_equal(name[FMX_THREAD_NAME_LEN - 1], '\0');
+    assert_int_equal(strlen(name), FMX_THREAD_NAME_LEN - 1);
+    assert_memory_equal(name, longer, FMX_THREAD_NAME_LEN - 1);
+
+    /* Renamed since: its comm is no longer the long name's beginning. */
+    struct waiter renamed = {.long_name = "RegistryWaiterWithALongName", .renamed = "renamed"};
+    waiting_name(&renamed, name);
+    assert_string_equal(name, "renamed");
 }
 
 /* After the thread is gone, no record claims it. */
@@ -799,6 +854,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_waiting_record),
+        cmocka_unit_test(test_long_thread_name),
         cmocka_unit_test(test_waiter_notes_its_cpu),
         cmocka_unit_test(test_timed_out_wait_leaves_no_waiting_record),
         cmocka_unit_test(test_wdm_waiting_record),

@@ -10,12 +10,19 @@
 
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <fastmutex.h>
 #include <fastmutex/wdm.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "core_test.h"
+#include "registry.h"
+#include "registry_fd.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 static bool verifying;
 
@@ -349,6 +356,113 @@ static void test_fast_path_switch(void **state)
         assert_int_equal(fast_mutex_self_tid_, (uint32_t)gettid());
 }
 
+/* A thread that holds three mutexes, nobody waiting for any, until told
+ * to let go.  Exported so that its call sites can be told apart. */
+struct holder {
+    fast_mutex_t *m[3];
+    _Atomic pid_t tid;
+    atomic_bool holding, let_go_middle, middle_gone, let_go;
+    uint64_t before_ns, after_ns; /* around the three acquisitions */
+};
+
+void *hold_three(void *arg);
+void *hold_three(void *arg)
+{
+    struct holder *h = arg;
+    h->before_ns = core_now_ns();
+    for (int i = 0; i < 3; i++)
+        fast_mutex_acquire(h->m[i]);
+    h->after_ns = core_now_ns();
+    atomic_store(&h->tid, gettid());
+    atomic_store(&h->holding, true);
+    while (!atomic_load(&h->let_go_middle))
+        core_sleep_ms(1);
+    fast_mutex_release(h->m[1]); /* out of order: the list closes up */
+    atomic_store(&h->middle_gone, true);
+    while (!atomic_load(&h->let_go))
+        core_sleep_ms(1);
+    fast_mutex_release(h->m[2]);
+    fast_mutex_release(h->m[0]);
+    return NULL;
+}
+
+/* Copies the record of thread `tid` out of this process's registry, read
+ * through /proc as fmx reads it, under its seqlock; false when the thread
+ * has no record (or there is no registry). */
+static bool copy_record(pid_t tid, struct fmx_record *out)
+{
+    int fd = find_registry_fd();
+    if (fd < 0)
+        return false;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int ro = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(ro >= 0);
+    const struct fmx_registry *reg = mmap(NULL, FMX_REGISTRY_SIZE, PROT_READ, MAP_SHARED, ro, 0);
+    close(ro);
+    assert_true(reg != MAP_FAILED);
+    const struct fmx_record *recs = (const void *)((const char *)reg + reg->records_offset);
+    bool found = false;
+    uint32_t used = atomic_load(&((struct fmx_registry *)reg)->threads_used);
+    for (uint32_t slot = 0; slot < used && slot < FMX_REGISTRY_THREADS && !found; slot++) {
+        uint32_t seq;
+        do {
+            seq = atomic_load_explicit(&recs[slot].seq, memory_order_acquire);
+            memcpy(out, (const void *)&recs[slot], sizeof *out);
+            atomic_thread_fence(memory_order_acquire);
+        } while ((seq & 1) || atomic_load_explicit(&recs[slot].seq, memory_order_relaxed) != seq);
+        found = out->tid == tid && atomic_load(&out->state) != FMX_RECORD_FREE;
+    }
+    munmap((void *)reg, FMX_REGISTRY_SIZE);
+    return found;
+}
+
+/* While the verifier is on, a thread's record lists every mutex it holds,
+ * in the order taken, with where and when; nobody need wait.  Off, the
+ * thread claims no record at all: nothing new on the fast path. */
+static void test_held_published(void **state)
+{
+    (void)state;
+    static fast_mutex_t m[3];
+    struct holder h = {.m = {&m[0], &m[1], &m[2]}};
+    for (int i = 0; i < 3; i++)
+        fast_mutex_init(&m[i]);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_three, &h), 0);
+    bool ok;
+    CORE_POLL_UNTIL(ok, atomic_load(&h.holding), CORE_POLL_LIMIT_MS);
+    assert_true(ok);
+    struct fmx_record rec;
+    bool has_record = copy_record(atomic_load(&h.tid), &rec);
+    if (!verifying) {
+        assert_false(has_record);
+    } else {
+        assert_true(has_record);
+        assert_int_equal(rec.held_count, 3);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(rec.held[i].mutex, (uint64_t)(uintptr_t)&m[i]);
+            assert_in_range(rec.held[i].since_ns, h.before_ns, h.after_ns);
+            Dl_info where = {0};
+            assert_true(dladdr((void *)(uintptr_t)rec.held[i].site, &where) != 0);
+            assert_string_equal(where.dli_sname, "hold_three");
+        }
+    }
+    atomic_store(&h.let_go_middle, true);
+    CORE_POLL_UNTIL(ok, atomic_load(&h.middle_gone), CORE_POLL_LIMIT_MS);
+    assert_true(ok);
+    if (verifying) {
+        assert_true(copy_record(atomic_load(&h.tid), &rec));
+        assert_int_equal(rec.held_count, 2);
+        assert_int_equal(rec.held[0].mutex, (uint64_t)(uintptr_t)&m[0]);
+        assert_int_equal(rec.held[1].mutex, (uint64_t)(uintptr_t)&m[2]);
+    } else {
+        assert_false(copy_record(atomic_load(&h.tid), &rec));
+    }
+    atomic_store(&h.let_go, true);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    expect_reports(0);
+}
+
 int main(void)
 {
     const char *v = getenv("FASTMUTEX_VERIFY");
@@ -366,6 +480,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_mutex_is_no_contention, catch_reports,
                                         restore_reports),
         cmocka_unit_test_setup_teardown(test_fast_path_switch, catch_reports, restore_reports),
+        cmocka_unit_test_setup_teardown(test_held_published, catch_reports, restore_reports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

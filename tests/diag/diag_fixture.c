@@ -16,6 +16,10 @@
  *                                  sleeps: a registry with nobody waiting.
  *   diag_fixture orphan            Leaver takes g_queue.lock and exits holding
  *                                  it; then Orphaned waits for it for ever.
+ *   diag_fixture holds             DiagHolderOfThreeMutexes (a long name) holds
+ *                                  HeldOne, HeldTwo and HeldThree; nobody waits.
+ *                                  Run with FASTMUTEX_VERIFY=order, its record
+ *                                  lists them.
  *
  * It prints "ready KEY=VALUE..." once its threads are set up, and ends by
  * itself after FIXTURE_SECONDS so that a failed test leaves nothing behind. */
@@ -49,6 +53,10 @@ static struct {
 /* Every thread of a mode meets here once it is set up: holding what it
  * holds, and just before the acquire it will wait in. */
 static pthread_barrier_t setup;
+static fast_mutex_t held_one = FAST_MUTEX_INITIALIZER;
+static fast_mutex_t held_two = FAST_MUTEX_INITIALIZER;
+static fast_mutex_t held_three = FAST_MUTEX_INITIALIZER;
+static _Atomic pid_t holder_tid;
 static _Atomic pid_t owner_tid, waiter_tid, wdm_waiter_tid, a_tid, b_tid, leaver_tid, orphaned_tid;
 
 static void fail(const char *what, int err)
@@ -285,6 +293,37 @@ static int orphan(void)
     return 0;
 }
 
+static void *holder_thread(void *arg)
+{
+    (void)arg;
+    const char *name = "DiagHolderOfThreeMutexes";
+    name_thread(name); /* the kernel keeps 15 bytes */
+    fast_mutex_set_thread_name(name);
+    holder_tid = gettid();
+    fast_mutex_acquire(&held_one); /* FMX-SITE-HOLD-ONE */
+    fast_mutex_acquire(&held_two); /* FMX-SITE-HOLD-TWO */
+    fast_mutex_acquire(&held_three); /* FMX-SITE-HOLD-THREE */
+    pthread_barrier_wait(&setup);
+    sleep_for_ever();
+    return NULL;
+}
+
+static int holds(void)
+{
+    pthread_t holder;
+    fast_mutex_set_name(&held_one, "HeldOne");
+    fast_mutex_set_name(&held_two, "HeldTwo");
+    fast_mutex_set_name(&held_three, "HeldThree");
+    pthread_barrier_init(&setup, NULL, 2);
+    start(&holder, holder_thread);
+    pthread_barrier_wait(&setup);
+    printf("ready pid=%d holder=%d one=%p two=%p three=%p\n", (int)getpid(), (int)holder_tid,
+           (void *)&held_one, (void *)&held_two, (void *)&held_three);
+    fflush(stdout);
+    sleep_for_ever();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     /* However a test goes, this process does not outlive it for long. */
@@ -301,6 +340,8 @@ int main(int argc, char **argv)
         return named();
     if (argc == 2 && strcmp(argv[1], "orphan") == 0)
         return orphan();
-    fprintf(stderr, "usage: diag_fixture hold [--traced] | deadlock | timed | named | orphan\n");
+    if (argc == 2 && strcmp(argv[1], "holds") == 0)
+        return holds();
+    fprintf(stderr, "usage: diag_fixture hold [--traced] | deadlock | timed | named | orphan | holds\n");
     return 2;
 }

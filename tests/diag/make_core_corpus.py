@@ -6,13 +6,16 @@ segments), whose memory holds a registry from the registry corpus and the
 mutexes its records wait for.  A real core is megabytes; these keep only
 what fmx reads, so that the fuzzer can mutate them quickly.
 
-    make_core_corpus.py REGISTRY_CORPUS_DIR OUTPUT_DIR
+    make_core_corpus.py MAKE_SEEDS REGISTRY_CORPUS_DIR OUTPUT_DIR
 
-Run it again when the registry layout changes, over the seeds the build
-writes (build/tests/diag/seeds, from tests/diag/make_seeds.c).
+The build runs it over the seeds it writes (from tests/diag/make_seeds.c),
+so the cores follow the registry layout the build compiles: record sizes
+come from each registry's header, and where a record keeps its thread id
+and mutex from `MAKE_SEEDS --offsets`.
 """
 import os
 import struct
+import subprocess
 import sys
 
 PID = 4242
@@ -20,9 +23,6 @@ REGISTRY_AT = 0x10000
 MUTEXES_AT = 0x20000
 ENTRY = 0x30000
 HEADER = "<IIIIIIIIiIQQqQ"  # struct fmx_registry
-RECORD_SIZE = 112
-MUTEX_OFFSET = 32  # struct fmx_record.mutex
-TID_OFFSET = 12
 
 
 def note(kind, desc):
@@ -55,20 +55,27 @@ def file_note():
     return struct.pack("<QQQQQ", 1, 4096, ENTRY, ENTRY + 4096, 0) + path
 
 
-def registry_image(path):
+def record_offsets(make_seeds):
+    """Where struct fmx_record keeps tid and mutex, as the build compiles it."""
+    out = subprocess.run([make_seeds, "--offsets"], check=True, capture_output=True, text=True).stdout
+    fields = dict(item.split("=") for item in out.split())
+    return int(fields["tid"]), int(fields["mutex"])
+
+
+def registry_image(path, tid_offset, mutex_offset):
     """The registry of the corpus file, made this core's: its pid, and each
     record's mutex moved into the mutex segment."""
     reg = bytearray(open(path, "rb").read())
     fields = list(struct.unpack_from(HEADER, reg))
     fields[8] = PID
     struct.pack_into(HEADER, reg, 0, *fields)
-    roff, used = fields[10], fields[7]
+    record_size, roff, used = fields[3], fields[10], fields[7]
     for i in range(used):
-        at = roff + i * RECORD_SIZE
-        if at + RECORD_SIZE <= len(reg):
-            struct.pack_into("<Q", reg, at + MUTEX_OFFSET, MUTEXES_AT + 16 * i)
+        at = roff + i * record_size
+        if at + record_size <= len(reg):
+            struct.pack_into("<Q", reg, at + mutex_offset, MUTEXES_AT + 16 * i)
             if i == 0:
-                struct.pack_into("<i", reg, at + TID_OFFSET, PID)
+                struct.pack_into("<i", reg, at + tid_offset, PID)
     return bytes(reg)
 
 
@@ -95,11 +102,12 @@ def core(registry):
 
 
 def main():
-    seeds, out = sys.argv[1:]
+    make_seeds, seeds, out = sys.argv[1:]
+    tid_offset, mutex_offset = record_offsets(make_seeds)
     os.makedirs(out, exist_ok=True)
     for name in ("hold-valid", "deadlock-valid"):
         with open(os.path.join(out, name + ".core"), "wb") as f:
-            f.write(core(registry_image(os.path.join(seeds, name))))
+            f.write(core(registry_image(os.path.join(seeds, name), tid_offset, mutex_offset)))
 
 
 main()

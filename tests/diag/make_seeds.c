@@ -7,7 +7,9 @@
  *
  *   make_seeds DIR          writes the seeds into DIR
  *   make_seeds --check DIR  checks that every "*-valid" seed in DIR is
- *                           accepted by the reader and has a waiter */
+ *                           accepted by the reader and has a waiter
+ *   make_seeds --offsets    prints where a record keeps its thread id and
+ *                           its mutex, for make_core_corpus.py */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -72,6 +74,12 @@ static void hold(struct image *img)
     img->records[1].outer = 0x7f0000002000;
     img->records[2] = (struct fmx_record){.seq = 2, .state = FMX_RECORD_IDLE, .tid = 4243};
     memcpy(img->records[2].thread_name, "DiagOwner", 10);
+    /* The owner's held list (FASTMUTEX_VERIFY=order): both mutexes. */
+    img->records[2].held_count = 2;
+    img->records[2].held[0] = (struct fmx_held){.mutex = 0x7f0000001000, .site = 0x401100,
+                                                .since_ns = 900000000u};
+    img->records[2].held[1] = (struct fmx_held){.mutex = 0x7f0000002018, .site = 0x401200,
+                                                .since_ns = 950000000u};
     name(&img->names[0], 0x7f0000001000, "DiagMutex");
     name(&img->names[2], 0x7f0000002000, "DiagFastMutex");
 }
@@ -195,10 +203,14 @@ static int check_seeds(const char *dir)
 
 int main(int argc, char **argv)
 {
-    if (argc == 2)
+    if (argc == 2 && strcmp(argv[1], "--offsets") != 0)
         return write_seeds(argv[1]);
     if (argc == 3 && strcmp(argv[1], "--check") == 0)
         return check_seeds(argv[2]);
-    fprintf(stderr, "usage: make_seeds DIR | make_seeds --check DIR\n");
+    if (argc == 2 && strcmp(argv[1], "--offsets") == 0) {
+        printf("tid=%zu mutex=%zu\n", offsetof(struct fmx_record, tid), offsetof(struct fmx_record, mutex));
+        return 0;
+    }
+    fprintf(stderr, "usage: make_seeds DIR | make_seeds --check DIR | make_seeds --offsets\n");
     return 2;
 }

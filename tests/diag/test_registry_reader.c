@@ -235,6 +235,42 @@ static void test_unterminated_strings(void **state)
     fmx_registry_close(&reader);
 }
 
+/* The held list (FASTMUTEX_VERIFY=order): as written, oldest first; and a
+ * count past the array lists the array only, whatever it claims. */
+static void test_held_list(void **state)
+{
+    (void)state;
+    struct image img;
+    struct fmx_registry_reader reader;
+    struct fmx_waiter w;
+    char why[200];
+    make_image(&img);
+    struct fmx_record *idle = &img.records[1];
+    idle->held_count = 3;
+    for (uint32_t i = 0; i < FMX_RECORD_HELD; i++)
+        idle->held[i] = (struct fmx_held){.mutex = 0x2000 + 16 * i, .site = 0x6000 + i, .since_ns = 1000 + i};
+    assert_int_equal(open_image(&img, sizeof img, &reader, why), 0);
+    assert_int_equal(fmx_registry_record(&reader, 1, &w), FMX_RECORD_READ_NOT_WAITING);
+    assert_int_equal(w.held_count, 3);
+    assert_int_equal(w.held_listed, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(w.held[i].mutex, 0x2000 + 16 * i);
+        assert_int_equal(w.held[i].site, 0x6000 + i);
+        assert_int_equal(w.held[i].since_ns, 1000 + i);
+    }
+    assert_int_equal(fmx_registry_record(&reader, 0, &w), FMX_RECORD_READ_WAITING);
+    assert_int_equal(w.held_listed, 0);
+    fmx_registry_close(&reader);
+
+    idle->held_count = 0xffffffffu;
+    assert_int_equal(open_image(&img, sizeof img, &reader, why), 0);
+    assert_int_equal(fmx_registry_record(&reader, 1, &w), FMX_RECORD_READ_NOT_WAITING);
+    assert_int_equal(w.held_count, 0xffffffffu);
+    assert_int_equal(w.held_listed, FMX_RECORD_HELD);
+    assert_int_equal(w.held[FMX_RECORD_HELD - 1].mutex, 0x2000 + 16 * (FMX_RECORD_HELD - 1));
+    fmx_registry_close(&reader);
+}
+
 /* A record whose seq is odd was being written when the image was taken. */
 static void test_record_mid_write(void **state)
 {
@@ -416,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_capacity_beyond_library),
         cmocka_unit_test(test_unterminated_strings),
         cmocka_unit_test(test_record_mid_write),
+        cmocka_unit_test(test_held_list),
         cmocka_unit_test_teardown(test_open_live, teardown_live),
         cmocka_unit_test_teardown(test_live_stuck_record, teardown_live),
         cmocka_unit_test_teardown(test_live_seqlock, teardown_live),

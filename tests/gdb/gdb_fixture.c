@@ -15,6 +15,12 @@
  *   gdb_fixture deadlock  DeadlockA holds LockA and waits for LockB, DeadlockB
  *                         the other way round (FASTMUTEX_ON_DEADLOCK=abort
  *                         makes the library abort once the check finds it).
+ *   gdb_fixture holds     GdbHolderOfThreeMutexes (a long name) holds HeldOne,
+ *                         HeldTwo and HeldThree, nobody waiting for them;
+ *                         GdbWaiterWithALongName waits for GdbExtra, which
+ *                         main holds.  Run with FASTMUTEX_VERIFY=order, the
+ *                         holder's record lists its three mutexes.  main
+ *                         prints "ready ..." and stops at FMX-BREAK-HOLDS.
  *
  * It ends by itself after FIXTURE_SECONDS so that a failed test leaves
  * nothing behind. */
@@ -38,6 +44,11 @@ static fast_mutex_t free_mutex = FAST_MUTEX_INITIALIZER;
 static FAST_MUTEX wdm_mutex;
 static fast_mutex_t lock_a = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t lock_b = FAST_MUTEX_INITIALIZER;
+static fast_mutex_t held_one = FAST_MUTEX_INITIALIZER;
+static fast_mutex_t held_two = FAST_MUTEX_INITIALIZER;
+static fast_mutex_t held_three = FAST_MUTEX_INITIALIZER;
+static fast_mutex_t extra_mutex = FAST_MUTEX_INITIALIZER;
+static _Atomic pid_t holder_tid, long_waiter_tid;
 static pthread_barrier_t setup, brief;
 static _Atomic pid_t owner_tid, waiter_tid, wdm_waiter_tid;
 
@@ -111,6 +122,11 @@ static void ready_point(void)
     points_reached++; /* FMX-BREAK-READY */
 }
 
+static void holds_point(void)
+{
+    points_reached++; /* FMX-BREAK-HOLDS */
+}
+
 static void quiet_point(void)
 {
     points_reached++; /* FMX-BREAK-QUIET */
@@ -180,6 +196,58 @@ static int deadlock(void)
     return 0;
 }
 
+/* Gives the calling thread a long name, and its first 15 bytes as comm. */
+static void long_name(const char *name)
+{
+    prctl(PR_SET_NAME, name); /* the kernel keeps 15 bytes */
+    fast_mutex_set_thread_name(name);
+}
+
+static void *holder_thread(void *arg)
+{
+    (void)arg;
+    long_name("GdbHolderOfThreeMutexes");
+    holder_tid = gettid();
+    fast_mutex_acquire(&held_one); /* FMX-SITE-HOLD-ONE */
+    fast_mutex_acquire(&held_two); /* FMX-SITE-HOLD-TWO */
+    fast_mutex_acquire(&held_three); /* FMX-SITE-HOLD-THREE */
+    pthread_barrier_wait(&setup);
+    sleep_for_ever();
+    return NULL;
+}
+
+static void *long_waiter_thread(void *arg)
+{
+    (void)arg;
+    long_name("GdbWaiterWithALongName");
+    long_waiter_tid = gettid();
+    pthread_barrier_wait(&setup);
+    fast_mutex_acquire(&extra_mutex); /* FMX-SITE-EXTRA */
+    return NULL;
+}
+
+static int holds(void)
+{
+    fast_mutex_set_name(&held_one, "HeldOne");
+    fast_mutex_set_name(&held_two, "HeldTwo");
+    fast_mutex_set_name(&held_three, "HeldThree");
+    fast_mutex_set_name(&extra_mutex, "GdbExtra");
+    fast_mutex_acquire(&extra_mutex);
+    pthread_barrier_init(&setup, NULL, 3);
+    start(holder_thread);
+    start(long_waiter_thread);
+    pthread_barrier_wait(&setup);
+    while (fast_mutex_contention(&extra_mutex) == 0)
+        sleep_ms(10);
+    printf("ready pid=%d holder=%d waiter=%d one=%p two=%p three=%p extra=%p\n", (int)getpid(),
+           (int)holder_tid, (int)long_waiter_tid, (void *)&held_one, (void *)&held_two,
+           (void *)&held_three, (void *)&extra_mutex);
+    fflush(stdout);
+    holds_point();
+    sleep_for_ever();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     alarm(FIXTURE_SECONDS);
@@ -189,6 +257,8 @@ int main(int argc, char **argv)
         return quiet();
     if (argc == 2 && strcmp(argv[1], "deadlock") == 0)
         return deadlock();
-    fprintf(stderr, "usage: gdb_fixture hold | quiet | deadlock\n");
+    if (argc == 2 && strcmp(argv[1], "holds") == 0)
+        return holds();
+    fprintf(stderr, "usage: gdb_fixture hold | quiet | deadlock | holds\n");
     return 2;
 }

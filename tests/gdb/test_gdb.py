@@ -322,6 +322,56 @@ def case_thread(run):
         "fmx thread OWNER: what it holds", out)
 
 
+def check_holds(out, v, args, what):
+    """fmx thread HOLDER: its long name, and HeldOne, HeldTwo and HeldThree
+    held, each with how long and where it was taken, nobody waiting."""
+    check(re.search(r"Thread %d \(GdbHolderOfThreeMutexes\) of (?:core of )?process %d"
+                    % (v["holder"], v["pid"]), out), "%s: the holder's long name" % what, out)
+    for key, name, marker in (("one", "HeldOne", "FMX-SITE-HOLD-ONE"),
+                              ("two", "HeldTwo", "FMX-SITE-HOLD-TWO"),
+                              ("three", "HeldThree", "FMX-SITE-HOLD-THREE")):
+        check(re.search(r"\n  (?:Holds:        |              )fast_mutex_t 0x%x \(%s\) <held_%s>, "
+                        r"held \d+s\.\d{3}\n                  taken at holder_thread(?:\.cold)?\+0x[0-9a-f]+ "
+                        r"gdb_fixture.c:%d" % (v[key], name, key, marker_line(args.source, marker)),
+                        out), "%s: %s held" % (what, name), out)
+    check(out.count(", held ") == 3, "%s: exactly three mutexes held" % what, out)
+
+
+def case_holds(run):
+    """With FASTMUTEX_VERIFY=order, fmx thread lists every mutex a thread
+    holds, though nobody waits for them; long thread names are whole."""
+    out = run.gdb(run.args.fixture, [
+        "python gdb.execute('fmx thread %d' % int(gdb.parse_and_eval('holder_tid')))",
+        "fmx waiters"], run_args=["holds"], breakpoint="FMX-BREAK-HOLDS",
+        before=["set environment FASTMUTEX_VERIFY order"])
+    no_traceback(out)
+    v = ready_values(out)
+    check("holder" in v, "the fixture did not get ready", out)
+    check_holds(out, v, run.args, "live")
+    check(re.search(r" GdbWaiterWithALongName +%d " % v["waiter"], out),
+          "fmx waiters: the waiter's long name", out)
+
+    # The same from a core made with gcore.
+    env = dict(os.environ, FASTMUTEX_VERIFY="order")
+    fixture = subprocess.Popen([run.args.fixture, "holds"], stdout=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, cwd=run.work, env=env)
+    try:
+        v = ready_values(fixture.stdout.readline().decode())
+        check("pid" in v, "the fixture did not get ready (core)")
+        prefix = os.path.join(run.work, "holds")
+        done = subprocess.run([run.args.gcore, "-o", prefix, str(v["pid"])],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+    finally:
+        fixture.kill()
+        fixture.wait()
+    core = "%s.%d" % (prefix, v["pid"])
+    check(done.returncode == 0 and os.path.exists(core), "gcore failed",
+          done.stdout.decode("utf-8", "replace"))
+    out = run.gdb(run.args.fixture, ["fmx thread %d" % v["holder"]], core=core)
+    no_traceback(out)
+    check_holds(out, v, run.args, "core")
+
+
 def case_static(run):
     """A fully static program: the extension is sourced, not auto-loaded."""
     out, v = run.live_hold(["fmx waiters", "p held_mutex", "p wdm_mutex"],

@@ -4,7 +4,7 @@
 # independently, the files the driver leaves under the root.
 #
 # usage: driver_test.sh CASE FMX EXAMPLE_DIR TESTDRV_DIR SOURCE_DIR LIB_DIR CC
-# CASE: fixed, race, apc, sanitizers, waiters, bad_input.
+# CASE: fixed, race, apc, sanitizers, waiters, longnames, deadlock, bad_input.
 set -u
 
 CASE=$1
@@ -136,7 +136,7 @@ case_apc() {
     [ "$STATUS" -ne 0 ] || fail "apc: exit status 0"
     expect_err "IRQL check failed, IRQL_NOT_LESS_OR_EQUAL" "apc"
     expect_err "ZwCreateFile at IRQL 1 (it requires PASSIVE_LEVEL)" "apc"
-    expect_err "(FileCreationThr)" "apc"
+    expect_err "(FileCreationThread)" "apc: the thread's whole name"
     expect_err "called from CreateAndWriteFile+" "apc"
 }
 
@@ -216,6 +216,46 @@ case_waiters() {
     expect_out "holder: unloaded, contention 1" "waiters"
 }
 
+# The example driver, its mutex held by FileCreationThread for 4 s after the
+# first file: `fmx waiters` shows FileMoveThread waiting and
+# FileCreationThread owning it, by their whole names (the kernel keeps 15
+# bytes: "FileCreationThr"); with FASTMUTEX_VERIFY=order, `fmx thread`
+# lists the FAST_MUTEX FileCreationThread holds.
+case_longnames() {
+    local pid k creator
+    fresh_root
+    FASTMUTEX_VERIFY=order "$FMX" driver "$TESTDRV/testdrv_filemove_hold.so" --root "$W/root" \
+        >"$W/out" 2>"$W/err" &
+    BACKGROUND=$!
+    for ((k = 0; k < 200; k++)); do
+        grep -q "FileCreationThread: holding FileMutex" "$W/out" && break
+        sleep 0.05
+    done
+    pid=$(sed -n 's/^driver: .*(pid \([0-9]*\))$/\1/p' "$W/out")
+    [ -n "$pid" ] || fail "longnames: no pid in the output: $(cat "$W/out")"
+    sleep 1 # long past the mover's spin: it is parked
+    "$FMX" waiters "$pid" >"$W/waiters" 2>&1 || fail "longnames: fmx waiters failed: $(cat "$W/waiters")"
+    cat "$W/waiters"
+    grep -qE "^filemove_hold\.so +$pid +FileMoveThread |^[^ ]+ +$pid +FileMoveThread " "$W/waiters" ||
+        fail "longnames: FileMoveThread not shown waiting"
+    grep -q "(FileCreationThread)" "$W/waiters" || fail "longnames: FileCreationThread not shown whole as the owner"
+    creator=$(sed -n 's/.* \([0-9][0-9]*\) (FileCreationThread).*/\1/p' "$W/waiters" | head -1)
+    [ -n "$creator" ] || fail "longnames: no owner tid"
+    "$FMX" thread "$pid" "$creator" >"$W/thread" 2>&1
+    cat "$W/thread"
+    grep -q "^Thread $creator (FileCreationThread) of process $pid" "$W/thread" ||
+        fail "longnames: fmx thread does not name FileCreationThread whole"
+    grep -qE "^  Holds:        FAST_MUTEX 0x[0-9a-f]+, held [0-9]+s\.[0-9]{3}, 1 waiter$" "$W/thread" ||
+        fail "longnames: fmx thread does not list the FAST_MUTEX FileCreationThread holds"
+    grep -q "taken at LockFiles+0x[0-9a-f]* filemove.c:\|taken at FileCreationThread+0x[0-9a-f]* filemove.c:" "$W/thread" ||
+        fail "longnames: where the mutex was taken is not named"
+    wait "$BACKGROUND"
+    STATUS=$?
+    BACKGROUND=""
+    expect_status 0 "longnames"
+    expect_out "FileMoveThread: moved $FILES, not found 0, sharing violations 0, failed 0" "longnames"
+}
+
 # Two threads that take two FAST_MUTEXes in opposite orders: the deadlock
 # check reports the cycle, naming both threads after their start routines;
 # they never end, so fmx driver gives up after its timeout.
@@ -225,9 +265,10 @@ case_deadlock() {
     expect_status 1 "deadlock"
     cat "$W/err"
     expect_err "deadlock" "deadlock"
-    expect_err "DeadlockThreadA" "deadlock"
-    expect_err "DeadlockThreadB" "deadlock"
-    expect_err "called from DeadlockThreadA+" "deadlock"
+    # Names past the kernel's 15 bytes are shown whole.
+    expect_err "(DeadlockThreadTakingFirst) waits for" "deadlock"
+    expect_err "(DeadlockThreadTakingSecond) waits for" "deadlock"
+    expect_err "called from DeadlockThreadTakingFirst+" "deadlock"
     expect_out "threads:      2 still running after 3 s" "deadlock"
     expect_err "2 system threads still running after 3 s" "deadlock"
 }
@@ -283,7 +324,7 @@ case_bad_input() {
     run "$TESTDRV/testdrv_hangs.so" --root "$W/root" --timeout 1
     expect_status 1 "hangs"
     expect_out "threads:      1 still running after 1 s: NeverEndingThre" "hangs"
-    expect_err "1 system thread still running after 1 s (NeverEndingThre); DriverUnload not called" \
+    expect_err "1 system thread still running after 1 s (NeverEndingThread); DriverUnload not called" \
         "hangs"
     expect_one_error_line "hangs"
 }

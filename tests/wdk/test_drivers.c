@@ -8,7 +8,7 @@
  *   HOLDER   HolderThread keeps a FAST_MUTEX for HOLD_MS while WaiterThread
  *            waits for it, for `fmx waiters` to see; HolderThread is static,
  *            so that only the symbol table names it
- *   DEADLOCK DeadlockThreadA and DeadlockThreadB take two FAST_MUTEXes in
+ *   DEADLOCK DeadlockThreadTakingFirst and DeadlockThreadTakingSecond take two FAST_MUTEXes in
  *            opposite orders and wait for each other for ever
  *   NOLIB    a DriverEntry that calls nothing, built without libfastmutex
  */
@@ -129,7 +129,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
 static FAST_MUTEX First, Second;
 static KEVENT HoldsFirst, HoldsSecond;
 
-VOID DeadlockThreadA(PVOID Context)
+VOID DeadlockThreadTakingFirst(PVOID Context)
 {
     UNREFERENCED_PARAMETER(Context);
     ExAcquireFastMutex(&First);
@@ -142,7 +142,7 @@ VOID DeadlockThreadA(PVOID Context)
     ExReleaseFastMutex(&First);
 }
 
-VOID DeadlockThreadB(PVOID Context)
+VOID DeadlockThreadTakingSecond(PVOID Context)
 {
     UNREFERENCED_PARAMETER(Context);
     ExAcquireFastMutex(&Second);
@@ -163,11 +163,11 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
     KeInitializeEvent(&HoldsFirst, NotificationEvent, FALSE);
     KeInitializeEvent(&HoldsSecond, NotificationEvent, FALSE);
     NTSTATUS status =
-        PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, NULL, NULL, NULL, DeadlockThreadA, NULL);
+        PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, NULL, NULL, NULL, DeadlockThreadTakingFirst, NULL);
     if (!NT_SUCCESS(status))
         return status;
     ZwClose(thread);
-    status = PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, NULL, NULL, NULL, DeadlockThreadB, NULL);
+    status = PsCreateSystemThread(&thread, THREAD_ALL_ACCESS, NULL, NULL, NULL, DeadlockThreadTakingSecond, NULL);
     if (NT_SUCCESS(status))
         ZwClose(thread);
     return status;

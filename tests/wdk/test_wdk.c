@@ -562,9 +562,9 @@ static void test_system_thread(void **state)
     assert_int_equal(ZwClose(h), STATUS_SUCCESS);
     assert_int_equal(KeWaitForSingleObject(thread, Executive, KernelMode, FALSE, &zero),
                      STATUS_TIMEOUT);
-    char names[4][16];
+    char names[4][FAST_MUTEX_WDK_THREAD_NAME_LEN];
     assert_int_equal(fast_mutex_wdk_wait_threads(10, names, 4), 1);
-    assert_string_equal(names[0], "NamedStartRouti"); /* the kernel keeps 15 bytes */
+    assert_string_equal(names[0], "NamedStartRoutine"); /* whole, where the kernel keeps 15 bytes */
     KeSetEvent(&t.go, IO_NO_INCREMENT, FALSE);
     assert_int_equal(KeWaitForSingleObject(thread, Executive, KernelMode, FALSE, NULL),
                      STATUS_SUCCESS);
@@ -574,6 +574,36 @@ static void test_system_thread(void **state)
     assert_string_equal(t.name, "NamedStartRouti");
     /* Only a system thread may end itself this way. */
     assert_int_equal(PsTerminateSystemThread(STATUS_SUCCESS), STATUS_INVALID_PARAMETER);
+}
+
+VOID StartRoutineWhoseNameIsLongerThanTheSixtyFourBytesOfARegistryRecord(PVOID Context)
+{
+    struct thread_test *t = Context;
+    pthread_getname_np(pthread_self(), t->name, sizeof t->name);
+    KeWaitForSingleObject(&t->go, Executive, KernelMode, FALSE, NULL);
+}
+
+/* A start routine's name longer than a thread name holds is cut to 63
+ * bytes and terminated; the kernel's comm keeps its first 15. */
+static void test_long_thread_name(void **state)
+{
+    (void)state;
+    struct thread_test t = {0};
+    HANDLE h;
+    char names[2][FAST_MUTEX_WDK_THREAD_NAME_LEN];
+    memset(names, 'x', sizeof names);
+    KeInitializeEvent(&t.go, NotificationEvent, FALSE);
+    assert_int_equal(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, NULL, NULL, NULL,
+                                          StartRoutineWhoseNameIsLongerThanTheSixtyFourBytesOfARegistryRecord,
+                                          &t),
+                     STATUS_SUCCESS);
+    ZwClose(h);
+    assert_int_equal(fast_mutex_wdk_wait_threads(10, names, 2), 1);
+    assert_string_equal(names[0], "StartRoutineWhoseNameIsLongerThanTheSixtyFourBytesOfARegistryRe");
+    assert_int_equal(strlen(names[0]), FAST_MUTEX_WDK_THREAD_NAME_LEN - 1);
+    KeSetEvent(&t.go, IO_NO_INCREMENT, FALSE);
+    assert_int_equal(fast_mutex_wdk_wait_threads(5000, names, 2), 0);
+    assert_string_equal(t.name, "StartRoutineWho");
 }
 
 static VOID HiddenStartRoutine(PVOID Context)
@@ -597,7 +627,7 @@ static void test_thread_namer(void **state)
     (void)state;
     struct thread_test t = {0};
     HANDLE h;
-    char names[1][16];
+    char names[1][FAST_MUTEX_WDK_THREAD_NAME_LEN];
     fast_mutex_wdk_set_namer(test_namer);
     assert_int_equal(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, NULL, NULL, NULL,
                                           HiddenStartRoutine, &t),
@@ -738,7 +768,7 @@ VOID EndsInCriticalRegion(PVOID Context)
 static void run_system_thread(PKSTART_ROUTINE routine)
 {
     HANDLE h;
-    char names[1][16];
+    char names[1][FAST_MUTEX_WDK_THREAD_NAME_LEN];
     if (!NT_SUCCESS(PsCreateSystemThread(&h, THREAD_ALL_ACCESS, NULL, NULL, NULL, routine, NULL)))
         _exit(5);
     fast_mutex_wdk_wait_threads(10000, names, 1);
@@ -776,7 +806,7 @@ static void test_thread_end_checked(void **state)
     expect_report(thread_ends_at_apc_level, "IRQL_GT_ZERO_AT_SYSTEM_SERVICE");
     expect_report(thread_ends_at_apc_level, "system thread EndsAtApcLevel ended at IRQL 1");
     expect_report(thread_ends_in_critical_region,
-                  "system thread EndsInCriticalR ended with 1 KeEnterCriticalRegion not left");
+                  "system thread EndsInCriticalRegion ended with 1 KeEnterCriticalRegion not left");
     expect_report(leave_without_enter, "KeLeaveCriticalRegion outside a critical region");
 }
 
@@ -839,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_delay_execution),
         cmocka_unit_test(test_system_thread),
         cmocka_unit_test(test_thread_namer),
+        cmocka_unit_test(test_long_thread_name),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_devices),
         cmocka_unit_test_setup_teardown(test_irql_checked, make_root, remove_root),

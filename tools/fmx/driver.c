@@ -42,7 +42,7 @@ struct driver_options {
 /* The runtime calls, looked up in the driver's copy of libfastmutex. */
 struct runtime {
     NTSTATUS (*set_root)(const char *root);
-    unsigned (*wait_threads)(long timeout_ms, char (*names)[16], unsigned max);
+    unsigned (*wait_threads)(long timeout_ms, char (*names)[FAST_MUTEX_WDK_THREAD_NAME_LEN], unsigned max);
     unsigned (*threads_started)(void);
     const char *(*status_name)(NTSTATUS status);
     void (*set_namer)(fast_mutex_wdk_namer_t namer);
@@ -259,7 +259,7 @@ static void make_driver_object(struct loaded_driver *d, const char *path, PDRIVE
  * when they outlast the timeout. */
 static bool wait_for_threads(const struct runtime *rt, long timeout_s)
 {
-    char names[MAX_REPORTED_THREADS][16];
+    char names[MAX_REPORTED_THREADS][FAST_MUTEX_WDK_THREAD_NAME_LEN];
     unsigned started = rt->threads_started();
     printf("threads:      %u started; waiting for them to end (--timeout %ld s)\n", started,
            timeout_s);

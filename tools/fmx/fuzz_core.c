@@ -36,6 +36,11 @@ static void read_waiter(struct fmx_core *core, struct fmx_registry_reader *reade
     (void)fmx_core_read(core, w.mutex, lock, sizeof lock);
     (void)fmx_core_read(core, w.outer, lock, sizeof lock);
     (void)fmx_core_thread(core, w.tid);
+    /* What `fmx thread --core` reads of the held list: each lock word. */
+    if (w.held_listed > FMX_RECORD_HELD)
+        abort();
+    for (uint32_t i = 0; i < w.held_listed; i++)
+        (void)fmx_core_read(core, w.held[i].mutex, lock, sizeof lock);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -39,7 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (got == FMX_RECORD_READ_CHANGING)
             continue;
         check_display(w.thread_name, FMX_THREAD_NAME_LEN);
+        /* Whatever count the record claims, no more than the array is listed. */
+        if (w.held_listed > FMX_RECORD_HELD || w.held_listed > w.held_count)
+            abort();
         fmx_display_name name;
+        for (uint32_t i = 0; i < w.held_listed; i++)
+            if (fmx_registry_name(&reader, w.held[i].mutex, &name))
+                check_display(name, FMX_NAME_LEN);
         if (fmx_registry_name(&reader, w.mutex, &name))
             check_display(name, FMX_NAME_LEN);
         if (fmx_registry_name(&reader, w.outer, &name))

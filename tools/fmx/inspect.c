@@ -212,10 +212,11 @@ int fmx_target_read(const struct fmx_target *target, uint64_t addr, void *buf, s
     return fmx_read_memory(target->pid, addr, buf, len);
 }
 
-/* The name a thread's registry record gives it: the comm it had when it
- * first waited (or at the last deadlock check). */
+/* The name a thread's registry record gives it: its long name, or the
+ * comm it had when it first waited (or at the last deadlock check). */
 static bool name_from_registry(struct fmx_target *target, pid_t tid, fmx_comm *name)
 {
+    _Static_assert(sizeof(fmx_comm) == FMX_THREAD_NAME_LEN + 1, "a record's name fits fmx_comm");
     for (uint32_t slot = 0; slot < target->registry.layout.records; slot++) {
         struct fmx_waiter rec;
         if (fmx_registry_record(&target->registry, slot, &rec) != FMX_RECORD_READ_CHANGING &&
@@ -227,10 +228,27 @@ static bool name_from_registry(struct fmx_target *target, pid_t tid, fmx_comm *n
     return false;
 }
 
+/* Replaces a live thread's comm in *name by the long name its record
+ * gives, when the comm is still that name's first 15 bytes (the kernel
+ * keeps no more); a thread renamed since keeps its comm. */
+static void prefer_long_name(struct fmx_target *target, pid_t tid, fmx_comm *name)
+{
+    fmx_comm long_name;
+    size_t comm_len = strlen(*name);
+    if (comm_len == 0 || strcmp(*name, "?") == 0 || !name_from_registry(target, tid, &long_name))
+        return;
+    if (strlen(long_name) > comm_len && comm_len == 15 && strncmp(long_name, *name, comm_len) == 0)
+        memcpy(*name, long_name, sizeof long_name);
+}
+
 bool fmx_target_thread_name(struct fmx_target *target, pid_t tid, fmx_comm *name)
 {
-    if (target->core == NULL)
-        return fmx_thread_name(target->pid, tid, name);
+    if (target->core == NULL) {
+        bool found = fmx_thread_name(target->pid, tid, name);
+        if (found)
+            prefer_long_name(target, tid, name);
+        return found;
+    }
     /* A core holds the process's name, which is its main thread's, and
      * no other thread's: those come from the registry. */
     if (!name_from_registry(target, tid, name))
@@ -240,8 +258,12 @@ bool fmx_target_thread_name(struct fmx_target *target, pid_t tid, fmx_comm *name
 
 int fmx_target_thread_info(struct fmx_target *target, pid_t tid, struct fmx_thread_info *info)
 {
-    if (target->core == NULL)
-        return fmx_thread_info(target->pid, tid, info);
+    if (target->core == NULL) {
+        int err = fmx_thread_info(target->pid, tid, info);
+        if (err == 0)
+            prefer_long_name(target, tid, &info->name);
+        return err;
+    }
     *info = (struct fmx_thread_info){.state = '-'};
     const struct fmx_core_thread *thread = fmx_core_thread(target->core, tid);
     if (thread == NULL)

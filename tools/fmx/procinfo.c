@@ -41,7 +41,7 @@ static int read_small_file(const char *path, char *buf, size_t size)
  * process can give itself any name, escape sequences included. */
 static int read_comm(const char *path, fmx_comm *name)
 {
-    char raw[64];
+    char raw[sizeof(fmx_comm) + 16];
     int err = read_small_file(path, raw, sizeof raw);
     if (err != 0) {
         snprintf(*name, sizeof *name, "?");

@@ -8,9 +8,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A comm (process or thread name) for display: at most 15 bytes, sanitized
- * as fmx_display_string() does. */
-typedef char fmx_comm[16 + 1];
+/* A process or thread name for display, sanitized as fmx_display_string()
+ * does: a comm (at most 15 bytes), or the long name of a thread that the
+ * registry gives (at most FMX_THREAD_NAME_LEN, 64 bytes). */
+typedef char fmx_comm[64 + 1];
 
 /* Which figures of a struct fmx_thread_info are known: a live thread's
  * all are; a core holds CPU times but no state and no context switches. */

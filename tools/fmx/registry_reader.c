@@ -194,6 +194,22 @@ static bool settle(struct fmx_registry_reader *reader, uint64_t off, size_t len,
     return false;
 }
 
+/* The held list of a record: a count past the array lists the array
+ * only, whatever the count says. */
+static void read_held(const unsigned char *rec, struct fmx_waiter *out)
+{
+    out->held_count = get_u32(rec, offsetof(struct fmx_record, held_count));
+    out->held_listed = out->held_count < FMX_RECORD_HELD ? out->held_count : FMX_RECORD_HELD;
+    for (uint32_t i = 0; i < out->held_listed; i++) {
+        size_t at = offsetof(struct fmx_record, held) + i * sizeof(struct fmx_held);
+        out->held[i] = (struct fmx_held){
+            .mutex = get_u64(rec, at + offsetof(struct fmx_held, mutex)),
+            .site = get_u64(rec, at + offsetof(struct fmx_held, site)),
+            .since_ns = get_u64(rec, at + offsetof(struct fmx_held, since_ns)),
+        };
+    }
+}
+
 enum fmx_record_result fmx_registry_record(struct fmx_registry_reader *reader, uint32_t slot,
                                            struct fmx_waiter *out)
 {
@@ -223,6 +239,7 @@ enum fmx_record_result fmx_registry_record(struct fmx_registry_reader *reader, u
     };
     fmx_display_string(out->thread_name, rec + offsetof(struct fmx_record, thread_name),
                         FMX_THREAD_NAME_LEN);
+    read_held(rec, out);
     return out->state == FMX_RECORD_WAITING ? FMX_RECORD_READ_WAITING : FMX_RECORD_READ_NOT_WAITING;
 }
 

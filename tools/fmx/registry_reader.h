@@ -63,6 +63,12 @@ struct fmx_waiter {
     uint64_t acquired_site;
     bool deadlock;
     char thread_name[FMX_THREAD_NAME_LEN + 1]; /* sanitized like a name */
+    /* The mutexes the thread holds, published while FASTMUTEX_VERIFY=order
+     * is on: held_count as the record claims it (any value), of which the
+     * first held_listed (at most FMX_RECORD_HELD) are in held[]. */
+    uint32_t held_count;
+    uint32_t held_listed;
+    struct fmx_held held[FMX_RECORD_HELD];
 };
 
 /* What reading one record gave. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fastmutex.h"
 #include "fmx.h"
 #include "inspect.h"
 
@@ -27,19 +28,26 @@ static void print_figures(const struct fmx_thread_info *info)
     printf("  State:        %s, %s context switches, user %s, kernel %s\n", state, switches, user, kernel);
 }
 
-/* Prints the part the registry and /proc tell, which needs no ptrace. */
-static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_thread_info *info)
+/* Finds thread `tid`'s record into *rec (false when it has none), and
+ * whether it waits now. */
+static bool find_record(struct fmx_target *target, pid_t tid, struct fmx_waiter *rec, bool *waiting)
 {
-    struct fmx_waiter rec;
-    bool found = false, waiting = false;
-    for (uint32_t slot = 0; slot < target->registry.layout.records && !found; slot++) {
-        enum fmx_record_result got = fmx_registry_record(&target->registry, slot, &rec);
-        if (got != FMX_RECORD_READ_CHANGING && rec.state != FMX_RECORD_FREE && rec.tid == tid) {
-            found = true;
-            waiting = got == FMX_RECORD_READ_WAITING;
+    *waiting = false;
+    for (uint32_t slot = 0; slot < target->registry.layout.records; slot++) {
+        enum fmx_record_result got = fmx_registry_record(&target->registry, slot, rec);
+        if (got != FMX_RECORD_READ_CHANGING && rec->state != FMX_RECORD_FREE && rec->tid == tid) {
+            *waiting = got == FMX_RECORD_READ_WAITING;
+            return true;
         }
     }
+    return false;
+}
 
+/* Prints the part the registry and /proc tell, which needs no ptrace:
+ * what thread `tid` waits for, from its record `rec` (NULL: it has none). */
+static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_thread_info *info,
+                       const struct fmx_waiter *rec, bool waiting)
+{
     printf("Thread %d (%s) of %s %d (%s)\n", (int)tid, info->name, fmx_target_kind(target), (int)target->pid,
            target->name);
     print_figures(info);
@@ -50,27 +58,27 @@ static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_th
         char text[512];
         struct fmx_owner owner;
         struct fmx_location site;
-        fmx_waiter_mutex_name(target, &rec, &name);
-        fmx_format_target_mutex(target, fmx_waiter_mutex_address(&rec), name, text, sizeof text);
-        printf("  Waiting for:  %s %s\n", rec.kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t", text);
-        fmx_find_owner(target, &rec, &owner);
+        fmx_waiter_mutex_name(target, rec, &name);
+        fmx_format_target_mutex(target, fmx_waiter_mutex_address(rec), name, text, sizeof text);
+        printf("  Waiting for:  %s %s\n", rec->kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t", text);
+        fmx_find_owner(target, rec, &owner);
         fmx_format_owner(&owner, text, sizeof text);
         printf("  Owner:        %s\n", text);
-        fmx_format_target_waited(target, rec.wait_start_ns, text, sizeof text);
+        fmx_format_target_waited(target, rec->wait_start_ns, text, sizeof text);
         printf("  Waited:       %s\n", text);
-        fmx_symbolize(target->symbols, rec.site, true, &site);
+        fmx_symbolize(target->symbols, rec->site, true, &site);
         fmx_format_site(&site, text, sizeof text);
         printf("  Called from:  %s\n", text);
-        if (rec.deadlock)
+        if (rec->deadlock)
             printf("  Deadlock:     yes: the deadlock check found this wait in a cycle\n");
     }
-    if (found && rec.acquired_mutex != 0) {
+    if (rec != NULL && rec->acquired_mutex != 0) {
         fmx_display_name name;
         char mutex[512], where[512];
         struct fmx_location site;
-        (void)fmx_registry_name(&target->registry, rec.acquired_mutex, &name);
-        fmx_format_target_mutex(target, rec.acquired_mutex, name, mutex, sizeof mutex);
-        fmx_symbolize(target->symbols, rec.acquired_site, true, &site);
+        (void)fmx_registry_name(&target->registry, rec->acquired_mutex, &name);
+        fmx_format_target_mutex(target, rec->acquired_mutex, name, mutex, sizeof mutex);
+        fmx_symbolize(target->symbols, rec->acquired_site, true, &site);
         fmx_format_site(&site, where, sizeof where);
         printf("  Last waited for and got: %s at %s\n", mutex, where);
     }
@@ -82,12 +90,10 @@ struct waited_mutex {
     unsigned waiters;
 };
 
-/* Lists the mutexes that thread `tid` holds and others wait for: the
- * owner's side of a hang.  The owner is read from each lock word. */
-static void print_held(struct fmx_target *target, pid_t tid)
+/* Collects the mutexes that thread `tid` holds and others wait for, with
+ * how many wait for each: the owner is read from each lock word. */
+static size_t collect_waited(struct fmx_target *target, pid_t tid, struct waited_mutex *held, size_t max)
 {
-    enum { MAX_HELD = 64 };
-    struct waited_mutex held[MAX_HELD];
     size_t count = 0;
     for (uint32_t slot = 0; slot < target->registry.layout.records; slot++) {
         struct fmx_waiter rec;
@@ -102,17 +108,92 @@ static void print_held(struct fmx_target *target, pid_t tid)
             continue;
         }
         fmx_find_owner(target, &rec, &owner);
-        if (owner.tid == tid && owner.from_lock && count < MAX_HELD)
+        if (owner.tid == tid && owner.from_lock && count < max)
             held[count++] = (struct waited_mutex){.first = rec, .waiters = 1};
     }
-    for (size_t i = 0; i < count; i++) {
+    return count;
+}
+
+/* The title of the n-th line of the Holds: list. */
+static const char *holds_title(size_t n)
+{
+    return n == 0 ? "Holds:" : "";
+}
+
+/* What the lock word at `mutex` says of a hold by `tid` the record
+ * claims: "" when it agrees; otherwise why the entry is doubtful (the
+ * record is another process's writing, and may name anything). */
+static const char *check_hold(struct fmx_target *target, uint64_t mutex, pid_t tid)
+{
+    fast_mutex_t copy;
+    if (fmx_target_read(target, mutex, &copy, sizeof copy) != 0)
+        return " [no mutex readable there]";
+    uint32_t word;
+    memcpy(&word, &copy, sizeof word); /* the lock word comes first */
+    return (pid_t)(word & FAST_MUTEX_OWNER_MASK) == tid ? "" : " [its lock word names another owner]";
+}
+
+/* One mutex of the record's held list, with how long it has been held,
+ * where it was taken, and its waiters (from `waited`, which names a
+ * FAST_MUTEX by its own address). */
+static void print_listed_hold(struct fmx_target *target, pid_t tid, size_t n, const struct fmx_held *h,
+                              const struct waited_mutex *waited, size_t waited_count)
+{
+    const struct waited_mutex *w = NULL;
+    for (size_t i = 0; i < waited_count && w == NULL; i++)
+        if (waited[i].first.mutex == h->mutex)
+            w = &waited[i];
+    struct fmx_waiter as_waited = {.mutex = h->mutex, .kind = FMX_KIND_FAST_MUTEX};
+    const struct fmx_waiter *named = w != NULL ? &w->first : &as_waited;
+    fmx_display_name name;
+    char mutex[512], since[32], where[512], waiters[32] = "";
+    struct fmx_location site;
+    fmx_waiter_mutex_name(target, named, &name);
+    fmx_format_target_mutex(target, fmx_waiter_mutex_address(named), name, mutex, sizeof mutex);
+    fmx_format_target_waited(target, h->since_ns, since, sizeof since);
+    fmx_symbolize(target->symbols, h->site, true, &site);
+    fmx_format_site(&site, where, sizeof where);
+    if (w != NULL)
+        snprintf(waiters, sizeof waiters, ", %u waiter%s", w->waiters, w->waiters == 1 ? "" : "s");
+    printf("  %-14s%s %s, held %s%s%s\n", holds_title(n), named->kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t",
+           mutex, since, waiters, check_hold(target, h->mutex, tid));
+    printf("  %-14s  taken at %s\n", "", where);
+}
+
+/* Whether the record's held list names `mutex`. */
+static bool listed(const struct fmx_waiter *rec, uint64_t mutex)
+{
+    for (uint32_t i = 0; rec != NULL && i < rec->held_listed; i++)
+        if (rec->held[i].mutex == mutex)
+            return true;
+    return false;
+}
+
+/* Lists the mutexes that thread `tid` holds: every one, from its record,
+ * while FASTMUTEX_VERIFY=order publishes them there; and those that
+ * others wait for, from the waiters' records and the lock words (the
+ * owner's side of a hang), which is all there is with the verifier off. */
+static void print_held(struct fmx_target *target, pid_t tid, const struct fmx_waiter *rec)
+{
+    enum { MAX_WAITED = 64 };
+    struct waited_mutex waited[MAX_WAITED];
+    size_t waited_count = collect_waited(target, tid, waited, MAX_WAITED);
+    size_t n = 0;
+    for (uint32_t i = 0; rec != NULL && i < rec->held_listed; i++)
+        print_listed_hold(target, tid, n++, &rec->held[i], waited, waited_count);
+    if (rec != NULL && rec->held_count > rec->held_listed)
+        printf("  %-14sand %u more (a record lists %u)\n", holds_title(n++),
+               rec->held_count - rec->held_listed, FMX_RECORD_HELD);
+    for (size_t i = 0; i < waited_count; i++) {
+        if (listed(rec, waited[i].first.mutex))
+            continue;
         fmx_display_name name;
         char text[512];
-        fmx_waiter_mutex_name(target, &held[i].first, &name);
-        fmx_format_target_mutex(target, fmx_waiter_mutex_address(&held[i].first), name, text, sizeof text);
-        printf("  %-14s%s %s, %u waiter%s\n", i == 0 ? "Holds:" : "",
-               held[i].first.kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t", text, held[i].waiters,
-               held[i].waiters == 1 ? "" : "s");
+        fmx_waiter_mutex_name(target, &waited[i].first, &name);
+        fmx_format_target_mutex(target, fmx_waiter_mutex_address(&waited[i].first), name, text, sizeof text);
+        printf("  %-14s%s %s, %u waiter%s\n", holds_title(n++),
+               waited[i].first.kind == FMX_KIND_WDM ? "FAST_MUTEX" : "fast_mutex_t", text, waited[i].waiters,
+               waited[i].waiters == 1 ? "" : "s");
     }
 }
 
@@ -257,8 +338,11 @@ int fmx_thread_main(int argc, char **argv)
         fmx_target_close(&target);
         return 1;
     }
-    print_wait(&target, tid, &info);
-    print_held(&target, tid);
+    struct fmx_waiter rec;
+    bool waiting;
+    const struct fmx_waiter *found = find_record(&target, tid, &rec, &waiting) ? &rec : NULL;
+    print_wait(&target, tid, &info, found, waiting);
+    print_held(&target, tid, found);
     /* The registry part is out before ptrace is tried, whatever it says. */
     fflush(stdout);
     status = print_stack(&target, tid, &info);

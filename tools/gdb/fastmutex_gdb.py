@@ -82,7 +82,7 @@ def value_at(buffer, type_):
 class Record:
     """One thread's record, copied out of the registry."""
 
-    def __init__(self, slot, address, value, raw, name_offset, name_len):
+    def __init__(self, slot, address, value, raw, name_offset, name_len, held_capacity):
         self.slot = slot
         self.address = address
         self.seq = int(value["seq"])
@@ -98,6 +98,12 @@ class Record:
         self.acquired_site = int(value["acquired_site"])
         self.deadlock = int(value["deadlock"]) != 0
         self.thread_name = display_string(raw[name_offset:name_offset + name_len])
+        # The mutexes it holds, while FASTMUTEX_VERIFY=order publishes them
+        # (registry version 4): a count past the array lists the array.
+        self.held_count = int(value["held_count"]) if held_capacity else 0
+        self.held = [(int(value["held"][i]["mutex"]), int(value["held"][i]["site"]),
+                      int(value["held"][i]["since_ns"]))
+                     for i in range(min(self.held_count, held_capacity))]
 
 
 def registry_symbol():
@@ -179,12 +185,15 @@ class Registry:
         raw = read_memory(base, self.used * size, "the registry records") if self.used else b""
         name_field = self.record_type.strip_typedefs()["thread_name"]
         name_offset, name_len = name_field.bitpos // 8, name_field.type.sizeof
+        fields = {f.name: f for f in self.record_type.strip_typedefs().fields()}
+        held_capacity = fields["held"].type.sizeof // fields["held"].type.target().sizeof \
+            if "held" in fields else 0
         self.records = []
         self.changing = 0
         for slot in range(self.used):
             chunk = raw[slot * size:(slot + 1) * size]
             rec = Record(slot, base + slot * size, value_at(chunk, self.record_type), chunk,
-                         name_offset, name_len)
+                         name_offset, name_len, held_capacity)
             # An odd seq: the thread was changing its record when the process
             # stopped, so the record may be torn.
             if rec.seq & 1:
@@ -307,10 +316,14 @@ def thread_name(tid, registry):
     thread = thread_by_tid(tid)
     if thread is None:
         return "exited"
-    if thread.name:
-        return display_string(thread.name.encode("utf-8", "replace"))
     rec = registry.record_of_tid(tid) if registry is not None else None
-    return rec.thread_name if rec is not None and rec.thread_name else "?"
+    long_name = rec.thread_name if rec is not None else ""
+    if thread.name:
+        comm = display_string(thread.name.encode("utf-8", "replace"))
+        # The kernel keeps 15 bytes of a name: while the comm is those of
+        # the record's long name, the long name is the thread's.
+        return long_name if len(comm) == 15 and long_name.startswith(comm) else comm
+    return long_name or "?"
 
 
 def target_kind():
@@ -966,19 +979,53 @@ the selected thread."""
                 format_site(rec.acquired_site)))
 
     def show_held(self, registry, tid):
-        """The mutexes the thread holds that others wait for."""
-        held = {}
+        """The mutexes the thread holds: every one while FASTMUTEX_VERIFY=order
+        lists them in its record, and those others wait for."""
+        waited = {}
         for rec in registry.waiting():
-            if rec.mutex in held:
-                held[rec.mutex][1] += 1
+            if rec.mutex in waited:
+                waited[rec.mutex][1] += 1
             elif lock_word_owner(rec) == tid:
-                held[rec.mutex] = [rec, 1]
-        for i, (rec, count) in enumerate(held.values()):
+                waited[rec.mutex] = [rec, 1]
+        lines = []
+        own = registry.record_of_tid(tid)
+        if own is not None and own.held:
+            now, _ = now_ns(registry)
+            for mutex, site, since in own.held:
+                lines.append(self.listed_hold(registry, tid, mutex, site, since, now,
+                                              waited.get(mutex)))
+            if own.held_count > len(own.held):
+                lines.append("and %d more (a record lists %d)" % (own.held_count - len(own.held),
+                                                                  len(own.held)))
+        listed = {mutex for mutex, _, _ in own.held} if own is not None else set()
+        for rec, count in waited.values():
+            if rec.mutex in listed:
+                continue
             wdm = registry.is_wdm(rec)
             name = mutex_name(registry, rec.mutex, rec.outer if wdm else 0)
-            gdb.write("  %-14s%s %s, %d waiter%s\n" % (
-                "Holds:" if i == 0 else "", "FAST_MUTEX" if wdm else "fast_mutex_t",
-                format_mutex(waiter_mutex(registry, rec), name), count, "" if count == 1 else "s"))
+            lines.append("%s %s, %d waiter%s" % (
+                "FAST_MUTEX" if wdm else "fast_mutex_t", format_mutex(waiter_mutex(registry, rec), name),
+                count, "" if count == 1 else "s"))
+        for i, line in enumerate(lines):
+            gdb.write("  %-14s%s\n" % ("Holds:" if i == 0 else "", line))
+
+    @staticmethod
+    def listed_hold(registry, tid, mutex, site, since, now, waited):
+        """One mutex of a record's held list, as fmx thread shows it."""
+        rec, count = waited if waited is not None else (None, 0)
+        wdm = rec is not None and registry.is_wdm(rec)
+        address = waiter_mutex(registry, rec) if rec is not None else mutex
+        name = mutex_name(registry, mutex, rec.outer if wdm else 0)
+        try:
+            word = int.from_bytes(read_memory(mutex, 4, "the lock word"), "little")
+            doubt = "" if word & FAST_MUTEX_OWNER_MASK == tid \
+                else " [its lock word names another owner]"
+        except FmxError:
+            doubt = " [no mutex readable there]"
+        return "%s %s, held %s%s%s\n  %-14s  taken at %s" % (
+            "FAST_MUTEX" if wdm else "fast_mutex_t", format_mutex(address, name),
+            format_waited(since, now), ", %d waiter%s" % (count, "" if count == 1 else "s")
+            if count else "", doubt, "", format_site(site))
 
     def show_stack(self, thread):
         gdb.write("\nStack:\n")

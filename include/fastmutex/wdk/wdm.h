@@ -748,10 +748,15 @@ FMX_WDK_API NTSTATUS NTAPI IoDeleteSymbolicLink(PUNICODE_STRING SymbolicLinkName
  * STATUS_OBJECT_PATH_NOT_FOUND when Root is not a folder. */
 FMX_WDK_API NTSTATUS fast_mutex_wdk_set_root(const char *Root);
 
+/* A system thread's name: its start routine's, cut to 63 bytes. */
+#define FAST_MUTEX_WDK_THREAD_NAME_LEN 64
+
 /* Waits until every system thread has ended, or `timeout_ms` has passed
  * (negative: forever).  Returns how many are still running, and writes the
- * names of up to `max` of them into names[] (each 16 bytes). */
-FMX_WDK_API unsigned fast_mutex_wdk_wait_threads(long timeout_ms, char (*names)[16], unsigned max);
+ * names of up to `max` of them into names[] (NUL-terminated). */
+FMX_WDK_API unsigned fast_mutex_wdk_wait_threads(long timeout_ms,
+                                                 char (*names)[FAST_MUTEX_WDK_THREAD_NAME_LEN],
+                                                 unsigned max);
 
 /* How many system threads have been started so far. */
 FMX_WDK_API unsigned fast_mutex_wdk_threads_started(void);
