@@ -20,8 +20,9 @@ What is normalized, and why:
   the kernel made them); lock words are rewritten to hold the new id.
 - Waited times become the example's first value, then (where later
   commands see longer waits) a third of a second more for each later
-  distinct value; CPU times and context switches,
-  which depend on the scheduler, become 0.000s and 2.
+  distinct value.  CPU times, context switches and the state of a waiting
+  thread (R in the moment it wakes to look at the mutex again), which
+  depend on the scheduler, become 0.000s, 2 and S.
 - The source and build folders become `.` and `build`, temporary folders
   the names the example shows.
 - Where the order of lines is a race (which thread of a deadlock runs the
@@ -229,6 +230,7 @@ class Normalizer:
         text = re.sub(r"(?<![\w])\d+(?![\w])", self._id, text)
         text = WAITED.sub(self._waited, text)
         text = CPU_TIME.sub("0.000s", text)
+        text = re.sub(r"State:        R \(running\)", "State:        S (sleeping)", text)
         return re.sub(r"\b\d+ context switches", "2 context switches", text)
 
     def text(self, text):
@@ -254,6 +256,7 @@ class Normalizer:
         body = [[self.line(c) for c in split_row(head, r)] for r in rows]
         for row in body:
             row[4] = "2" if row[4].isdigit() else row[4]
+            row[7] = "S" if row[7] == "R" else row[7]
         cells += sorted(body, key=lambda r: (int(r[1]), int(r[3])))
         widths = [max(len(r[k]) for r in cells) for k in range(len(cells[0]))]
         return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
