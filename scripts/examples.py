@@ -16,8 +16,8 @@ What is normalized, and why:
 - Addresses are not: every program runs under `setarch -R` (no address
   randomization), so an address is the same in every run of one build.
 - Process and thread ids become a fixed base per example plus the rank of
-  the id among those the run printed (the pid first, threads in the order
-  the kernel made them); lock words are rewritten to hold the new id.
+  the id's first appearance in the output; lock words are rewritten to
+  hold the new id.
 - Waited times become the example's first value, then (where later
   commands see longer waits) a third of a second more for each later
   distinct value.  CPU times, context switches and the state of a waiting
@@ -204,8 +204,10 @@ class Normalizer:
             found.update(int(m) for m in re.findall(pattern, text))
         for row in table_rows(text):
             found.update(int(c) for c in (row[1], row[3]) if c.isdigit())
-        known = sorted(set(self.ids) | {i for i in found if i > 1})
-        self.ids = {raw: self.id_base + rank for rank, raw in enumerate(known)}
+        # In the order they first appear: the kernel's numbers wrap around.
+        first = {i: re.search(rf"(?<!\w){i}(?!\w)", text).start() for i in found if i > 1}
+        for raw in sorted(first, key=first.get):
+            self.ids.setdefault(raw, self.id_base + len(self.ids))
 
     def _waited(self, m):
         raw = m.group(0)
