@@ -27,7 +27,8 @@ What is normalized, and why:
   the names the example shows.
 - Where the order of lines is a race (which thread of a deadlock runs the
   check first), the lines are sorted.
-- Measurements (the contention profile's counts and times) are not
+- Measurements (the contention profile's counts and times, the outcome of
+  the race driver) are not
   normalized: the docs keep the numbers of the run that wrote them, and
   the check leaves them out (MEASURED).
 """
@@ -506,6 +507,9 @@ def gen_drivers(build):
     fmx = s.bin("tools/fmx/fmx")
     root = os.path.join(s.work, "wdkdemo")
     os.mkdir(root)
+    race = s.bin("examples/driver/filemove_race.so")
+    s.shell("driver-race", f"fmx driver {race} --root /tmp/wdkdemo",
+            no_aslr([fmx, "driver", race, "--root", root]))
     fixed = s.bin("examples/driver/filemove_fixed.so")
     s.shell("driver-fixed", f"fmx driver {fixed} --root /tmp/wdkdemo",
             no_aslr([fmx, "driver", fixed, "--root", root]))
@@ -562,6 +566,8 @@ GENERATORS = [gen_live, gen_core, gen_abort, gen_verify, gen_settings, gen_misus
 # and times depend on how the threads were scheduled.
 MEASURED = {
     "stats": re.compile(r"^ +\d+ +\d+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+(?=  0x)", re.M),
+    # Without a lock, how many files the mover finds is the race's outcome.
+    "driver-race": re.compile(r"(?<=^FileMoveThread: ).*", re.M),
 }
 
 
