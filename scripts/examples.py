@@ -348,6 +348,8 @@ class Session:
     def shell(self, names, shown, argv, env=None, status=0, stdout=True):
         """Runs argv, shows it as `$ shown` and its output under names."""
         rc, out = run(argv, self.work, env, stdout=stdout)
+        if rc != status and "ptrace not permitted" in out:
+            raise Skip(f"{shown}: this user may not trace the demo (ptrace_scope, no CAP_SYS_PTRACE)")
         if status is not None and rc != status:
             raise Failed(f"{shown}: exit status {rc}, not {status}:\n{out}")
         self.add(names, f"$ {shown}", *([out] if out else []))
