@@ -7,20 +7,8 @@
 # and gives the uncontended figures from DIR/table.txt.  Needs gnuplot.
 set -eu
 
-if [ $# -ne 1 ]; then
-    echo "usage: bench/heatmap.sh DIR  (DIR holds verdicts.csv from fmx-bench --out DIR)" >&2
-    exit 2
-fi
-dir=$1
-csv=$dir/verdicts.csv
-if [ ! -r "$csv" ]; then
-    echo "heatmap.sh: cannot read $csv (run fmx-bench --out $dir first)" >&2
-    exit 2
-fi
-if ! command -v gnuplot >/dev/null 2>&1; then
-    echo "heatmap.sh: gnuplot is not installed (Debian package gnuplot-nox)" >&2
-    exit 1
-fi
+. "$(dirname "$0")/plot_setup.sh"
+plot_setup heatmap.sh verdicts.csv "$@"
 if [ "$(awk 'END { print NR }' "$csv")" -lt 2 ]; then
     echo "heatmap.sh: $csv has no cells to draw" >&2
     exit 2

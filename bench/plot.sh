@@ -8,20 +8,8 @@
 # wrote.  Needs gnuplot (Debian package gnuplot-nox).
 set -eu
 
-if [ $# -ne 1 ]; then
-    echo "usage: bench/plot.sh DIR  (DIR holds results.csv from fmx-bench --out DIR)" >&2
-    exit 2
-fi
-dir=$1
-csv=$dir/results.csv
-if [ ! -r "$csv" ]; then
-    echo "plot.sh: cannot read $csv (run fmx-bench --out $dir first)" >&2
-    exit 2
-fi
-if ! command -v gnuplot >/dev/null 2>&1; then
-    echo "plot.sh: gnuplot is not installed (Debian package gnuplot-nox)" >&2
-    exit 1
-fi
+. "$(dirname "$0")/plot_setup.sh"
+plot_setup plot.sh results.csv "$@"
 
 # The locks and contended workloads, in the order of the CSV.
 locks=$(awk -F, 'NR > 1 && !seen[$1]++ { printf "%s ", $1 }' "$csv")

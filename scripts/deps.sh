@@ -5,7 +5,7 @@ set -eu
 packages="build-essential cmake pkg-config clang libclang-rt-14-dev libcmocka-dev
   libdw-dev libelf-dev zlib1g-dev elfutils gdb libgtest-dev procps libnsync-dev libck-dev libabsl-dev g++
   gnuplot-nox cargo rustc librust-parking-lot-dev spin python3 groff-base binutils
-  util-linux valgrind"
+  util-linux valgrind libc6-dbg"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

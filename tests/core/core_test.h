@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +92,75 @@ static inline void core_default_crash_signals(void)
     const int crashes[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS};
     for (size_t i = 0; i < sizeof crashes / sizeof crashes[0]; i++)
         signal(crashes[i], SIG_DFL);
+}
+
+/* Forks a child for a test whose child may abort or crash on purpose:
+ * output is flushed first (else the child would print it again), and the
+ * child leaves no core file and dies of a crash signal as it is (see
+ * core_default_crash_signals).  With `stderr_fd`, the child's standard
+ * error goes into a pipe whose reading end the parent gets there, for
+ * core_collect_child.  Returns 0 in the child, its pid in the parent. */
+static inline pid_t core_fork_child(int *stderr_fd)
+{
+    int fds[2] = {-1, -1};
+    if (stderr_fd != NULL && pipe(fds) != 0) {
+        perror("core_fork_child: pipe");
+        abort();
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("core_fork_child: fork");
+        abort();
+    }
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        core_default_crash_signals();
+        if (stderr_fd != NULL) {
+            dup2(fds[1], STDERR_FILENO);
+            close(fds[0]);
+            close(fds[1]);
+        }
+        return 0;
+    }
+    if (stderr_fd != NULL) {
+        close(fds[1]);
+        *stderr_fd = fds[0];
+    }
+    return pid;
+}
+
+/* Waits for child `pid`; returns its wait status (-1 when waitpid fails). */
+static inline int core_wait_child(pid_t pid)
+{
+    int status = -1;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+/* Reads what child `pid` writes to `fd` (from core_fork_child) until it
+ * closes it, into `buf` as a string (the rest is cut), then waits for the
+ * child; returns its wait status. */
+static inline int core_collect_child(pid_t pid, int fd, char *buf, size_t size)
+{
+    /* Past the end of buf the rest is read and dropped, so that a child
+     * that writes more is not left blocked on a full pipe. */
+    char rest[512];
+    size_t used = 0;
+    for (;;) {
+        bool room = used < size - 1;
+        ssize_t n = read(fd, room ? buf + used : rest, room ? size - 1 - used : sizeof rest);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += room ? (size_t)n : 0;
+    }
+    buf[used] = '\0';
+    close(fd);
+    return core_wait_child(pid);
 }
 
 /* Reads a small /proc file into buf; returns false when it cannot. */

@@ -43,18 +43,10 @@ enum {
 /* Runs body() in a child and returns its wait status. */
 static int run_in_child(int (*body)(void))
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        core_default_crash_signals();
+    pid_t pid = core_fork_child(NULL);
+    if (pid == 0)
         _exit(body());
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
+    return core_wait_child(pid);
 }
 
 static void expect_child_ok(int status)
@@ -298,30 +290,12 @@ static int scribbled_link_body(void)
 static void test_scribbled_queue_link(void **state)
 {
     (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        core_default_crash_signals();
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        close(fds[1]);
+    int err_fd;
+    pid_t pid = core_fork_child(&err_fd);
+    if (pid == 0)
         _exit(scribbled_link_body());
-    }
-    close(fds[1]);
     char err[4096];
-    size_t used = 0;
-    ssize_t n;
-    while (used < sizeof err - 1 && (n = read(fds[0], err + used, sizeof err - 1 - used)) > 0)
-        used += (size_t)n;
-    err[used] = '\0';
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int status = core_collect_child(pid, err_fd, err, sizeof err);
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
         fail_msg("child did not abort with a report (status 0x%x); stderr:\n%s", status, err);
     assert_contains(err, "corrupt mutex or registry");

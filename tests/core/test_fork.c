@@ -36,20 +36,12 @@ static void release_after_fork(void)
  * Returns the child's wait status. */
 static int fork_and_wait(void (*in_child)(void))
 {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = core_fork_child(NULL);
     if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        core_default_crash_signals();
         in_child();
         _exit(0);
     }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
+    return core_wait_child(pid);
 }
 
 static void expect_clean_exit(int status)

@@ -50,10 +50,6 @@ struct outcome {
 
 static void child_setup(void)
 {
-    /* Aborting children need not leave core files. */
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    core_default_crash_signals();
     pthread_setname_np(pthread_self(), MISUSER_NAME);
     fast_mutex_init(&victim);
     ExInitializeFastMutex(&wdm_victim);
@@ -66,35 +62,14 @@ static void run_in_child(void (*misuse)(void), struct outcome *out)
 {
     memset(out, 0, sizeof *out);
     memset(info, 0, sizeof *info);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    int err_fd;
+    pid_t pid = core_fork_child(&err_fd);
     if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        close(fds[1]);
         child_setup();
         misuse();
         _exit(CHILD_RETURNED);
     }
-    close(fds[1]);
-    size_t used = 0;
-    for (;;) {
-        ssize_t n = read(fds[0], out->err + used, sizeof out->err - 1 - used);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-        if (used == sizeof out->err - 1)
-            break;
-    }
-    out->err[used] = '\0';
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, &out->status, 0), pid);
+    out->status = core_collect_child(pid, err_fd, out->err, sizeof out->err);
 }
 
 /* The child died of SIGABRT, after a report whose first line starts with

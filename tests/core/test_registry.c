@@ -480,33 +480,13 @@ static void test_names_in_registry(void **state)
  * returns the child's wait status and what it wrote there. */
 static int run_in_child(void (*body)(void), char *err, size_t size)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    int err_fd;
+    pid_t pid = core_fork_child(&err_fd);
     if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        core_default_crash_signals();
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        close(fds[1]);
         body();
         _exit(0);
     }
-    close(fds[1]);
-    size_t used = 0;
-    ssize_t n;
-    while (used < size - 1 && ((n = read(fds[0], err + used, size - 1 - used)) > 0 ||
-                               (n < 0 && errno == EINTR)))
-        if (n > 0)
-            used += (size_t)n;
-    err[used] = '\0';
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
+    return core_collect_child(pid, err_fd, err, size);
 }
 
 static void expect_clean_exit(int status, const char *err)

@@ -33,33 +33,14 @@ struct outcome {
 static void run_in_child(void (*victim)(void), struct outcome *out)
 {
     memset(out, 0, sizeof *out);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    int err_fd;
+    pid_t pid = core_fork_child(&err_fd);
     if (pid == 0) {
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        core_default_crash_signals();
         alarm(60); /* a wild link could also hang the child */
         victim();
         _exit(3);
     }
-    close(fds[1]);
-    size_t used = 0;
-    ssize_t n;
-    while (used < sizeof out->err - 1 &&
-           ((n = read(fds[0], out->err + used, sizeof out->err - 1 - used)) > 0 ||
-            (n < 0 && errno == EINTR)))
-        used += n > 0 ? (size_t)n : 0;
-    out->err[used] = '\0';
-    close(fds[0]);
-    assert_int_equal(waitpid(pid, &out->status, 0), pid);
+    out->status = core_collect_child(pid, err_fd, out->err, sizeof out->err);
 }
 
 static void expect_corruption_report(const struct outcome *out, const void *mutex)

@@ -14,19 +14,8 @@ src=$2
 dir=$3
 tests="core_api core_queue core_wdm core_shared core_misuse core_stress_fastmutex core_handoff"
 
-# clang 14's ThreadSanitizer cannot start on kernels that randomize mmap
-# with more bits than it knows (vm.mmap_rnd_bits > 28): skip there, saying so.
-mkdir -p "$dir"
-printf 'int main(void) { return 0; }\n' >"$dir/probe.c"
-"$clang" -fsanitize=thread "$dir/probe.c" -o "$dir/probe"
-if ! "$dir/probe" >"$dir/probe.log" 2>&1; then
-    if grep -q "unexpected memory mapping" "$dir/probe.log"; then
-        echo "tsan.sh: skipped: ThreadSanitizer cannot run on this kernel ($(head -1 "$dir/probe.log"))"
-        exit 77
-    fi
-    cat "$dir/probe.log"
-    exit 1
-fi
+# Skips (77) where the kernel does not let ThreadSanitizer run.
+sh "$src/tests/sanitizers/tsan_probe.sh" "$clang" "$dir" || exit $?
 
 cmake -S "$src" -B "$dir" -DCMAKE_C_COMPILER="$clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS=-fsanitize=thread -DFASTMUTEX_BUILD_BENCH=OFF \

@@ -12,20 +12,8 @@ cc=$1
 src=$2
 libdir=$3
 dir=$4
-mkdir -p "$dir"
-
-# clang 14's ThreadSanitizer cannot start on kernels that randomize mmap
-# with more bits than it knows (vm.mmap_rnd_bits > 28): skip there.
-printf 'int main(void) { return 0; }\n' >"$dir/probe.c"
-"$cc" -fsanitize=thread "$dir/probe.c" -o "$dir/probe"
-if ! "$dir/probe" >"$dir/probe.log" 2>&1; then
-    if grep -q "unexpected memory mapping" "$dir/probe.log"; then
-        echo "tsan_user.sh: skipped: ThreadSanitizer cannot run on this kernel ($(head -1 "$dir/probe.log"))"
-        exit 77
-    fi
-    cat "$dir/probe.log"
-    exit 1
-fi
+# Skips (77) where the kernel does not let ThreadSanitizer run.
+sh "$src/tests/sanitizers/tsan_probe.sh" "$cc" "$dir" || exit $?
 
 "$cc" -O1 -g -fsanitize=thread -I"$src/include" "$src/tests/sanitizers/fixture.c" \
     -L"$libdir" -lfastmutex -Wl,-rpath,"$libdir" -lpthread -o "$dir/fixture"

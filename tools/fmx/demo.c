@@ -310,6 +310,10 @@ static void *FileCreationThread(void *context)
     enum demo_mode mode = demo->opt.mode;
     pthread_setname_np(pthread_self(), "FileCreation");
     wait_for_turn(demo, THREAD_CREATION);
+    /* Take this thread's record (its KTHREAD, the Owner that fmx mutex and
+     * gdb show) before FileMove may begin, so that with --first creation
+     * the Owner pointer is the same in every run. */
+    (void)KeGetCurrentThread();
 
     if (mode == DEMO_COARSE) {
         ExAcquireFastMutex(&FastMutex);
