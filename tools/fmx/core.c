@@ -1,5 +1,6 @@
 /* A core dump, read with libelf (layout and rules in core.h). */
 #include "core.h"
+#include "untrusted.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -23,15 +24,6 @@
 #else
 #error "fmx reads cores of x86-64 and AArch64 only"
 #endif
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
 
 static const char *machine_name(unsigned machine)
 {
@@ -73,21 +65,21 @@ static const char *elf_type_name(unsigned type)
 static int check_header(struct fmx_core *core, char *why, size_t whylen)
 {
     if (elf_kind(core->elf) != ELF_K_ELF) {
-        set_why(why, whylen, "not an ELF file, so not a core dump");
+        fmx_set_why(why, whylen, "not an ELF file, so not a core dump");
         return EPROTO;
     }
     GElf_Ehdr ehdr;
     if (gelf_getehdr(core->elf, &ehdr) == NULL) {
-        set_why(why, whylen, "its ELF header cannot be read (%s)", elf_errmsg(-1));
+        fmx_set_why(why, whylen, "its ELF header cannot be read (%s)", elf_errmsg(-1));
         return EPROTO;
     }
     if (ehdr.e_type != ET_CORE) {
-        set_why(why, whylen, "an ELF file but not a core dump (it is %s)", elf_type_name(ehdr.e_type));
+        fmx_set_why(why, whylen, "an ELF file but not a core dump (it is %s)", elf_type_name(ehdr.e_type));
         return EPROTO;
     }
     if (ehdr.e_machine != HOST_MACHINE || ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
         ehdr.e_ident[EI_DATA] != ELFDATA2LSB) {
-        set_why(why, whylen, "a core of another architecture (%s, e_machine %u); this fmx reads %s cores",
+        fmx_set_why(why, whylen, "a core of another architecture (%s, e_machine %u); this fmx reads %s cores",
                 machine_name(ehdr.e_machine), (unsigned)ehdr.e_machine, HOST_MACHINE_NAME);
         return EPROTO;
     }
@@ -99,7 +91,7 @@ static int check_segments(struct fmx_core *core, char *why, size_t whylen)
 {
     size_t n;
     if (elf_getphdrnum(core->elf, &n) != 0) {
-        set_why(why, whylen, "its program headers cannot be read (%s): truncated or corrupt",
+        fmx_set_why(why, whylen, "its program headers cannot be read (%s): truncated or corrupt",
                 elf_errmsg(-1));
         return EPROTO;
     }
@@ -107,18 +99,18 @@ static int check_segments(struct fmx_core *core, char *why, size_t whylen)
     for (size_t i = 0; i < n; i++) {
         GElf_Phdr phdr;
         if (gelf_getphdr(core->elf, (int)i, &phdr) == NULL) {
-            set_why(why, whylen, "program header %zu cannot be read (%s)", i, elf_errmsg(-1));
+            fmx_set_why(why, whylen, "program header %zu cannot be read (%s)", i, elf_errmsg(-1));
             return EPROTO;
         }
         if (phdr.p_offset > UINT64_MAX - phdr.p_filesz) {
-            set_why(why, whylen, "segment %zu has an impossible size", i);
+            fmx_set_why(why, whylen, "segment %zu has an impossible size", i);
             return EPROTO;
         }
         if (phdr.p_offset + phdr.p_filesz > needed)
             needed = phdr.p_offset + phdr.p_filesz;
     }
     if (needed > core->file_size) {
-        set_why(why, whylen, "truncated: its segments need %llu bytes, the file has %llu",
+        fmx_set_why(why, whylen, "truncated: its segments need %llu bytes, the file has %llu",
                 (unsigned long long)needed, (unsigned long long)core->file_size);
         return EPROTO;
     }
@@ -228,7 +220,7 @@ static int read_notes(struct fmx_core *core, char *why, size_t whylen)
             int err = read_note(core, &nhdr, (const char *)bytes + name_at, bytes + desc_at, &file_note,
                                 &file_size);
             if (err != 0) {
-                set_why(why, whylen, "out of memory");
+                fmx_set_why(why, whylen, "out of memory");
                 return err;
             }
         }
@@ -236,7 +228,7 @@ static int read_notes(struct fmx_core *core, char *why, size_t whylen)
     if (core->pid <= 0 && core->nthreads > 0)
         core->pid = core->threads[0].tid;
     if (core->pid <= 0) {
-        set_why(why, whylen, "a core without process notes (NT_PRPSINFO, NT_PRSTATUS)");
+        fmx_set_why(why, whylen, "a core without process notes (NT_PRPSINFO, NT_PRSTATUS)");
         return EPROTO;
     }
     if (file_note != NULL)
@@ -264,12 +256,12 @@ int fmx_core_open(const char *path, struct fmx_core *core, char *why, size_t why
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        set_why(why, whylen, "%s", strerror(err));
+        fmx_set_why(why, whylen, "%s", strerror(err));
         return err;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_why(why, whylen, "not a regular file");
+        fmx_set_why(why, whylen, "not a regular file");
         close(fd);
         return EPROTO;
     }
@@ -278,7 +270,7 @@ int fmx_core_open(const char *path, struct fmx_core *core, char *why, size_t why
     core->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     core->elf = elf_begin(fd, ELF_C_READ, NULL);
     if (core->elf == NULL) {
-        set_why(why, whylen, "not an ELF file, so not a core dump (%s)", elf_errmsg(-1));
+        fmx_set_why(why, whylen, "not an ELF file, so not a core dump (%s)", elf_errmsg(-1));
         fmx_core_close(core);
         return EPROTO;
     }
@@ -291,7 +283,7 @@ int fmx_core_from_image(const void *data, size_t size, struct fmx_core *core, ch
     (void)elf_version(EV_CURRENT);
     core->elf = elf_memory((char *)data, size);
     if (core->elf == NULL) {
-        set_why(why, whylen, "not an ELF file (%s)", elf_errmsg(-1));
+        fmx_set_why(why, whylen, "not an ELF file (%s)", elf_errmsg(-1));
         return EPROTO;
     }
     return inspect(core, why, whylen);
@@ -389,10 +381,10 @@ int fmx_core_registry(struct fmx_core *core, struct fmx_registry_reader *reader,
         fmx_registry_close(reader);
     }
     if (corrupt[0] != '\0') {
-        set_why(why, whylen, "core of process %d: %s", (int)core->pid, corrupt);
+        fmx_set_why(why, whylen, "core of process %d: %s", (int)core->pid, corrupt);
         return EPROTO;
     }
-    set_why(why, whylen,
+    fmx_set_why(why, whylen,
             "core of process %d (%s) has no fastmutex registry: it did not use fastmutex, or it had "
             "neither named a mutex nor had a thread wait for one",
             (int)core->pid, core->name);

@@ -1,5 +1,6 @@
 /* Data symbols and member paths with libdwfl and libdw (see datasym.h). */
 #include "datasym.h"
+#include "untrusted.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -19,15 +20,6 @@ bool fmx_is_data_symbol_text(const char *text)
         return false;
     size_t n = strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.[]");
     return text[n] == '\0' && n < 256;
-}
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
 }
 
 /* Appends to a path being built in buf[size]. */
@@ -294,7 +286,7 @@ static bool follow_step(const char **text, Dwarf_Die *type, uint64_t *address, c
         size_t n = strcspn(p + 1, ".[");
         snprintf(member, sizeof member, "%.*s", (int)n, p + 1);
         if (n == 0 || !find_member(type, member, &offset, &next)) {
-            set_why(why, whylen, "no member '%s' there", member);
+            fmx_set_why(why, whylen, "no member '%s' there", member);
             return false;
         }
         *text = p + 1 + n;
@@ -305,14 +297,14 @@ static bool follow_step(const char **text, Dwarf_Die *type, uint64_t *address, c
         if (end == p + 1 || *end != ']' || !underlying(type) || dwarf_tag(type) != DW_TAG_array_type ||
             !array_element(type, &next, &element_size, &count) || (count != 0 && index >= count) ||
             index > UINT64_MAX / element_size) {
-            set_why(why, whylen, "'%.*s' is not an index into an array there", (int)(strcspn(p, "]") + 1), p);
+            fmx_set_why(why, whylen, "'%.*s' is not an index into an array there", (int)(strcspn(p, "]") + 1), p);
             return false;
         }
         offset = index * element_size;
         *text = end + 1;
     }
     if (*address > UINT64_MAX - offset) {
-        set_why(why, whylen, "the path runs past the end of memory");
+        fmx_set_why(why, whylen, "the path runs past the end of memory");
         return false;
     }
     *address += offset;
@@ -328,13 +320,13 @@ static bool follow_path(Dwfl_Module *mod, const char *base, const char *text, co
     if (*path == '\0')
         return true;
     if (!find_variable(mod, *address, &var) || !attr_die(&var, DW_AT_type, &type)) {
-        set_why(why, whylen, "no debug info for '%s' to find '%s' in", base, path);
+        fmx_set_why(why, whylen, "no debug info for '%s' to find '%s' in", base, path);
         return false;
     }
     while (*path != '\0') {
         char step_why[200];
         if (!follow_step(&path, &type, address, step_why, sizeof step_why)) {
-            set_why(why, whylen, "'%s': %s", text, step_why);
+            fmx_set_why(why, whylen, "'%s': %s", text, step_why);
             return false;
         }
     }
@@ -350,11 +342,11 @@ int fmx_data_address(struct fmx_symbolizer *sym, const char *text, uint64_t *add
     struct lookup lookup = {.name = base};
     dwfl_getmodules(fmx_symbolizer_dwfl(sym), look_in_module, &lookup, 0);
     if (lookup.count == 0) {
-        set_why(why, whylen, "no global or static variable '%s' in the program or its libraries", base);
+        fmx_set_why(why, whylen, "no global or static variable '%s' in the program or its libraries", base);
         return -1;
     }
     if (lookup.count > 1) {
-        set_why(why, whylen, "'%s' names %d variables (0x%llx, 0x%llx%s): give the address", base,
+        fmx_set_why(why, whylen, "'%s' names %d variables (0x%llx, 0x%llx%s): give the address", base,
                 lookup.count, (unsigned long long)lookup.found[0], (unsigned long long)lookup.found[1],
                 lookup.count > 2 ? ", ..." : "");
         return -1;

@@ -1,5 +1,6 @@
 /* Reading another process's waiter registry; see registry_reader.h. */
 #include "registry_reader.h"
+#include "untrusted.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,34 +17,6 @@
  * handful of retries is plenty; the bound keeps a hostile writer from
  * holding fmx forever. */
 #define FMX_READER_RETRIES 64
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (whylen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
-/* The fields are read by offset with memcpy: the image has no alignment
- * guarantee, and the copy is ours, not the shared atomics of registry.h. */
-static uint32_t get_u32(const unsigned char *p, size_t off)
-{
-    uint32_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
 
 void fmx_display_string(char *out, const void *field, size_t len)
 {
@@ -72,34 +45,34 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
 {
     const size_t header = sizeof(struct fmx_registry);
     if (size < header) {
-        set_why(why, whylen, "registry is truncated: %zu bytes, the header alone is %zu", size, header);
+        fmx_set_why(why, whylen, "registry is truncated: %zu bytes, the header alone is %zu", size, header);
         return -1;
     }
-    uint32_t magic = get_u32(image, offsetof(struct fmx_registry, magic));
-    uint32_t version = get_u32(image, offsetof(struct fmx_registry, version));
-    uint32_t header_size = get_u32(image, offsetof(struct fmx_registry, header_size));
-    uint32_t record_size = get_u32(image, offsetof(struct fmx_registry, record_size));
-    uint32_t name_size = get_u32(image, offsetof(struct fmx_registry, name_size));
-    uint32_t thread_capacity = get_u32(image, offsetof(struct fmx_registry, thread_capacity));
-    uint32_t name_capacity = get_u32(image, offsetof(struct fmx_registry, name_capacity));
-    uint32_t threads_used = get_u32(image, offsetof(struct fmx_registry, threads_used));
-    int32_t pid = (int32_t)get_u32(image, offsetof(struct fmx_registry, pid));
-    uint64_t records_offset = get_u64(image, offsetof(struct fmx_registry, records_offset));
-    uint64_t names_offset = get_u64(image, offsetof(struct fmx_registry, names_offset));
+    uint32_t magic = fmx_get_u32(image, offsetof(struct fmx_registry, magic));
+    uint32_t version = fmx_get_u32(image, offsetof(struct fmx_registry, version));
+    uint32_t header_size = fmx_get_u32(image, offsetof(struct fmx_registry, header_size));
+    uint32_t record_size = fmx_get_u32(image, offsetof(struct fmx_registry, record_size));
+    uint32_t name_size = fmx_get_u32(image, offsetof(struct fmx_registry, name_size));
+    uint32_t thread_capacity = fmx_get_u32(image, offsetof(struct fmx_registry, thread_capacity));
+    uint32_t name_capacity = fmx_get_u32(image, offsetof(struct fmx_registry, name_capacity));
+    uint32_t threads_used = fmx_get_u32(image, offsetof(struct fmx_registry, threads_used));
+    int32_t pid = (int32_t)fmx_get_u32(image, offsetof(struct fmx_registry, pid));
+    uint64_t records_offset = fmx_get_u64(image, offsetof(struct fmx_registry, records_offset));
+    uint64_t names_offset = fmx_get_u64(image, offsetof(struct fmx_registry, names_offset));
 
     if (magic != FMX_REGISTRY_MAGIC) {
-        set_why(why, whylen, "registry has a bad magic number 0x%08x", magic);
+        fmx_set_why(why, whylen, "registry has a bad magic number 0x%08x", magic);
         return -1;
     }
     if (version != FMX_REGISTRY_VERSION) {
-        set_why(why, whylen, "registry has version %u, this fmx reads version %u", version,
+        fmx_set_why(why, whylen, "registry has version %u, this fmx reads version %u", version,
                 FMX_REGISTRY_VERSION);
         return -1;
     }
     /* A version fixes the sizes; a registry that disagrees is not one. */
     if (header_size != header || record_size != sizeof(struct fmx_record) ||
         name_size != sizeof(struct fmx_name)) {
-        set_why(why, whylen, "registry has wrong sizes (header %u, record %u, name %u)", header_size,
+        fmx_set_why(why, whylen, "registry has wrong sizes (header %u, record %u, name %u)", header_size,
                 record_size, name_size);
         return -1;
     }
@@ -107,21 +80,21 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
      * would have fmx read and describe that many garbage records.  Smaller
      * ones are read, so that tests and the fuzzer can use compact images. */
     if (thread_capacity > FMX_REGISTRY_THREADS || name_capacity > FMX_REGISTRY_NAMES) {
-        set_why(why, whylen, "registry claims a capacity of %u records and %u names, more than %u and %u",
+        fmx_set_why(why, whylen, "registry claims a capacity of %u records and %u names, more than %u and %u",
                 thread_capacity, name_capacity, FMX_REGISTRY_THREADS, FMX_REGISTRY_NAMES);
         return -1;
     }
     if (threads_used > thread_capacity) {
-        set_why(why, whylen, "registry claims %u records in use of %u", threads_used, thread_capacity);
+        fmx_set_why(why, whylen, "registry claims %u records in use of %u", threads_used, thread_capacity);
         return -1;
     }
     if (pid <= 0) {
-        set_why(why, whylen, "registry names an impossible process id %d", pid);
+        fmx_set_why(why, whylen, "registry names an impossible process id %d", pid);
         return -1;
     }
     if (!region_fits(records_offset, thread_capacity, record_size, header, size) ||
         !region_fits(names_offset, name_capacity, name_size, header, size)) {
-        set_why(why, whylen,
+        fmx_set_why(why, whylen,
                 "registry is truncated or its offsets are out of range (%zu bytes, records at %llu, "
                 "names at %llu)",
                 size, (unsigned long long)records_offset, (unsigned long long)names_offset);
@@ -130,7 +103,7 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
     uint64_t records_end = records_offset + (uint64_t)thread_capacity * record_size;
     uint64_t names_end = names_offset + (uint64_t)name_capacity * name_size;
     if (records_offset < names_end && names_offset < records_end) {
-        set_why(why, whylen, "registry's records and names overlap");
+        fmx_set_why(why, whylen, "registry's records and names overlap");
         return -1;
     }
     *layout = (struct fmx_registry_layout){
@@ -139,8 +112,8 @@ int fmx_registry_parse(const unsigned char *image, size_t size, struct fmx_regis
         .records_offset = records_offset,
         .names_offset = names_offset,
         .pid = pid,
-        .realtime_offset_ns = (int64_t)get_u64(image, offsetof(struct fmx_registry, realtime_offset_ns)),
-        .stamp_mono_ns = get_u64(image, offsetof(struct fmx_registry, stamp_mono_ns)),
+        .realtime_offset_ns = (int64_t)fmx_get_u64(image, offsetof(struct fmx_registry, realtime_offset_ns)),
+        .stamp_mono_ns = fmx_get_u64(image, offsetof(struct fmx_registry, stamp_mono_ns)),
     };
     return 0;
 }
@@ -181,7 +154,7 @@ static bool settle(struct fmx_registry_reader *reader, uint64_t off, size_t len,
     unsigned char fresh[sizeof(struct fmx_record) > sizeof(struct fmx_name) ? sizeof(struct fmx_record)
                                                                             : sizeof(struct fmx_name)];
     for (int attempt = 0; attempt < FMX_READER_RETRIES; attempt++) {
-        bool even = !is_record || get_u32(copy, offsetof(struct fmx_record, seq)) % 2 == 0;
+        bool even = !is_record || fmx_get_u32(copy, offsetof(struct fmx_record, seq)) % 2 == 0;
         if (reader->fd < 0)
             return even;
         if (!fmx_read_exact(reader->fd, off, fresh, len))
@@ -198,14 +171,14 @@ static bool settle(struct fmx_registry_reader *reader, uint64_t off, size_t len,
  * only, whatever the count says. */
 static void read_held(const unsigned char *rec, struct fmx_waiter *out)
 {
-    out->held_count = get_u32(rec, offsetof(struct fmx_record, held_count));
+    out->held_count = fmx_get_u32(rec, offsetof(struct fmx_record, held_count));
     out->held_listed = out->held_count < FMX_RECORD_HELD ? out->held_count : FMX_RECORD_HELD;
     for (uint32_t i = 0; i < out->held_listed; i++) {
         size_t at = offsetof(struct fmx_record, held) + i * sizeof(struct fmx_held);
         out->held[i] = (struct fmx_held){
-            .mutex = get_u64(rec, at + offsetof(struct fmx_held, mutex)),
-            .site = get_u64(rec, at + offsetof(struct fmx_held, site)),
-            .since_ns = get_u64(rec, at + offsetof(struct fmx_held, since_ns)),
+            .mutex = fmx_get_u64(rec, at + offsetof(struct fmx_held, mutex)),
+            .site = fmx_get_u64(rec, at + offsetof(struct fmx_held, site)),
+            .since_ns = fmx_get_u64(rec, at + offsetof(struct fmx_held, since_ns)),
         };
     }
 }
@@ -225,17 +198,17 @@ enum fmx_record_result fmx_registry_record(struct fmx_registry_reader *reader, u
     const unsigned char *rec = reader->image + off;
     *out = (struct fmx_waiter){
         .slot = slot,
-        .state = get_u32(rec, offsetof(struct fmx_record, state)),
-        .tid = (int32_t)get_u32(rec, offsetof(struct fmx_record, tid)),
-        .kind = get_u32(rec, offsetof(struct fmx_record, kind)),
-        .owner_seen = (int32_t)get_u32(rec, offsetof(struct fmx_record, owner_seen)),
-        .mutex = get_u64(rec, offsetof(struct fmx_record, mutex)),
-        .outer = get_u64(rec, offsetof(struct fmx_record, outer)),
-        .wait_start_ns = get_u64(rec, offsetof(struct fmx_record, wait_start_ns)),
-        .site = get_u64(rec, offsetof(struct fmx_record, site)),
-        .acquired_mutex = get_u64(rec, offsetof(struct fmx_record, acquired_mutex)),
-        .acquired_site = get_u64(rec, offsetof(struct fmx_record, acquired_site)),
-        .deadlock = get_u32(rec, offsetof(struct fmx_record, deadlock)) != 0,
+        .state = fmx_get_u32(rec, offsetof(struct fmx_record, state)),
+        .tid = (int32_t)fmx_get_u32(rec, offsetof(struct fmx_record, tid)),
+        .kind = fmx_get_u32(rec, offsetof(struct fmx_record, kind)),
+        .owner_seen = (int32_t)fmx_get_u32(rec, offsetof(struct fmx_record, owner_seen)),
+        .mutex = fmx_get_u64(rec, offsetof(struct fmx_record, mutex)),
+        .outer = fmx_get_u64(rec, offsetof(struct fmx_record, outer)),
+        .wait_start_ns = fmx_get_u64(rec, offsetof(struct fmx_record, wait_start_ns)),
+        .site = fmx_get_u64(rec, offsetof(struct fmx_record, site)),
+        .acquired_mutex = fmx_get_u64(rec, offsetof(struct fmx_record, acquired_mutex)),
+        .acquired_site = fmx_get_u64(rec, offsetof(struct fmx_record, acquired_site)),
+        .deadlock = fmx_get_u32(rec, offsetof(struct fmx_record, deadlock)) != 0,
     };
     fmx_display_string(out->thread_name, rec + offsetof(struct fmx_record, thread_name),
                         FMX_THREAD_NAME_LEN);
@@ -252,13 +225,13 @@ bool fmx_registry_name(struct fmx_registry_reader *reader, uint64_t mutex, fmx_d
     for (uint32_t i = 0; i < reader->layout.names; i++) {
         uint64_t off = reader->layout.names_offset + (uint64_t)i * size;
         const unsigned char *entry = reader->image + off;
-        if (get_u64(entry, offsetof(struct fmx_name, mutex)) != mutex)
+        if (fmx_get_u64(entry, offsetof(struct fmx_name, mutex)) != mutex)
             continue;
         /* The library unpublishes an entry while its text changes, so a
          * copy whose address matches holds a whole name unless the copy
          * itself was torn; re-reading settles that. */
         if (!settle(reader, off, size, false) ||
-            get_u64(entry, offsetof(struct fmx_name, mutex)) != mutex)
+            fmx_get_u64(entry, offsetof(struct fmx_name, mutex)) != mutex)
             continue;
         fmx_display_string(*name, entry + offsetof(struct fmx_name, name), FMX_NAME_LEN);
         return (*name)[0] != '\0';
@@ -286,7 +259,7 @@ int fmx_registry_from_image(const void *data, size_t size, struct fmx_registry_r
     /* malloc(0) may return NULL; one spare byte keeps an empty image valid. */
     unsigned char *image = malloc(size + 1);
     if (image == NULL) {
-        set_why(why, whylen, "out of memory");
+        fmx_set_why(why, whylen, "out of memory");
         return ENOMEM;
     }
     if (size > 0)
@@ -300,18 +273,18 @@ int fmx_read_image(int fd, size_t max, const char *what, unsigned char **image, 
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int err = errno;
-        set_why(why, whylen, "cannot stat the %s: %s", what, strerror(err));
+        fmx_set_why(why, whylen, "cannot stat the %s: %s", what, strerror(err));
         return err;
     }
     if (st.st_size < 0 || (uint64_t)st.st_size > max) {
-        set_why(why, whylen, "%s is %lld bytes, more than a %s can be", what, (long long)st.st_size, what);
+        fmx_set_why(why, whylen, "%s is %lld bytes, more than a %s can be", what, (long long)st.st_size, what);
         return EPROTO;
     }
     size_t want = (size_t)st.st_size;
     /* One spare byte: malloc(0) may return NULL. */
     unsigned char *copy = malloc(want + 1);
     if (copy == NULL) {
-        set_why(why, whylen, "out of memory");
+        fmx_set_why(why, whylen, "out of memory");
         return ENOMEM;
     }
     /* The file may shrink while it is read: take what is there. */
@@ -337,21 +310,21 @@ static int explain_proc_error(pid_t pid, int err, char *why, size_t whylen)
     struct stat st;
     snprintf(path, sizeof path, "/proc/%d", (int)pid);
     if (err == ENOENT || err == ESRCH || stat(path, &st) != 0) {
-        set_why(why, whylen, "no process %d", (int)pid);
+        fmx_set_why(why, whylen, "no process %d", (int)pid);
         return ESRCH;
     }
     if (err == EACCES || err == EPERM) {
         if (st.st_uid != geteuid())
-            set_why(why, whylen,
+            fmx_set_why(why, whylen,
                     "process %d belongs to another user (uid %u): its fastmutex registry is not "
                     "readable to you",
                     (int)pid, (unsigned)st.st_uid);
         else
-            set_why(why, whylen, "process %d does not let you read its files (it is not dumpable)",
+            fmx_set_why(why, whylen, "process %d does not let you read its files (it is not dumpable)",
                     (int)pid);
         return EACCES;
     }
-    set_why(why, whylen, "cannot read process %d: %s", (int)pid, strerror(err));
+    fmx_set_why(why, whylen, "cannot read process %d: %s", (int)pid, strerror(err));
     return err;
 }
 
@@ -428,7 +401,7 @@ int fmx_memfd_find(pid_t pid, const char *name, fmx_memfd_accept accept, void *c
 {
     char path[64];
     if (pid <= 0) {
-        set_why(why, whylen, "no process %d", (int)pid);
+        fmx_set_why(why, whylen, "no process %d", (int)pid);
         return ESRCH;
     }
     snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
@@ -447,15 +420,15 @@ int fmx_memfd_find(pid_t pid, const char *name, fmx_memfd_accept accept, void *c
         if (err == EPROTO)
             snprintf(corrupt, sizeof corrupt, "%s", reason);
         else if (err == EACCES || err == ESRCH)
-            set_why(why, whylen, "%s", reason);
+            fmx_set_why(why, whylen, "%s", reason);
         else if (err != 0 && err != ENOENT)
-            set_why(why, whylen, "process %d: %s", (int)pid, reason);
+            fmx_set_why(why, whylen, "process %d: %s", (int)pid, reason);
         if (err != EPROTO)
             result = err;
     }
     closedir(dir);
     if (result == ENOENT && corrupt[0] != '\0') {
-        set_why(why, whylen, "process %d: %s", (int)pid, corrupt);
+        fmx_set_why(why, whylen, "process %d: %s", (int)pid, corrupt);
         result = EPROTO;
     }
     return result;
@@ -494,7 +467,7 @@ int fmx_registry_open(pid_t pid, struct fmx_registry_reader *reader, char *why, 
     *reader = (struct fmx_registry_reader){.fd = -1};
     int err = fmx_memfd_find(pid, FMX_REGISTRY_NAME, accept_registry, &search, why, whylen);
     if (err == ENOENT)
-        set_why(why, whylen,
+        fmx_set_why(why, whylen,
                 "process %d has no fastmutex registry: it does not use fastmutex, or it has "
                 "neither named a mutex nor had a thread wait for one",
                 (int)pid);

@@ -1,5 +1,6 @@
 /* Reading another process's contention profile table; see stats_reader.h. */
 #include "stats_reader.h"
+#include "untrusted.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,74 +16,46 @@
  * writer from holding fmx forever. */
 #define ROW_RETRIES 64
 
-static void set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    if (whylen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
-/* Fields are read by offset with memcpy: the image has no alignment
- * guarantee, and it is our copy, not the shared atomics. */
-static uint32_t get_u32(const unsigned char *p, size_t off)
-{
-    uint32_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, p + off, sizeof v);
-    return v;
-}
-
-#define HEADER_U32(field) get_u32(image, offsetof(struct fmx_stats_header, field))
+#define HEADER_U32(field) fmx_get_u32(image, offsetof(struct fmx_stats_header, field))
 
 int fmx_stats_parse(const unsigned char *image, size_t size, struct fmx_stats_layout *layout, char *why,
                     size_t whylen)
 {
     const size_t header = sizeof(struct fmx_stats_header), row = sizeof(struct fmx_stats_row);
     if (size < header) {
-        set_why(why, whylen, "profile table is truncated: %zu bytes, the header alone is %zu", size, header);
+        fmx_set_why(why, whylen, "profile table is truncated: %zu bytes, the header alone is %zu", size, header);
         return -1;
     }
     uint32_t rows = HEADER_U32(rows);
     int32_t pid = (int32_t)HEADER_U32(pid);
-    uint64_t rows_offset = get_u64(image, offsetof(struct fmx_stats_header, rows_offset));
+    uint64_t rows_offset = fmx_get_u64(image, offsetof(struct fmx_stats_header, rows_offset));
     if (HEADER_U32(magic) != FMX_STATS_MAGIC) {
-        set_why(why, whylen, "profile table has a bad magic number 0x%08x", HEADER_U32(magic));
+        fmx_set_why(why, whylen, "profile table has a bad magic number 0x%08x", HEADER_U32(magic));
         return -1;
     }
     if (HEADER_U32(version) != FMX_STATS_VERSION) {
-        set_why(why, whylen, "profile table has version %u, this fmx reads version %u", HEADER_U32(version),
+        fmx_set_why(why, whylen, "profile table has version %u, this fmx reads version %u", HEADER_U32(version),
                 FMX_STATS_VERSION);
         return -1;
     }
     /* A version fixes the sizes; a table that disagrees is not one. */
     if (HEADER_U32(header_size) != header || HEADER_U32(row_size) != row) {
-        set_why(why, whylen, "profile table has wrong sizes (header %u, row %u)", HEADER_U32(header_size),
+        fmx_set_why(why, whylen, "profile table has wrong sizes (header %u, row %u)", HEADER_U32(header_size),
                 HEADER_U32(row_size));
         return -1;
     }
     /* No library writes more rows; fewer are read, for compact test images. */
     if (rows == 0 || rows > FMX_STATS_ROWS) {
-        set_why(why, whylen, "profile table claims %u rows, not 1 to %u", rows, FMX_STATS_ROWS);
+        fmx_set_why(why, whylen, "profile table claims %u rows, not 1 to %u", rows, FMX_STATS_ROWS);
         return -1;
     }
     if (pid <= 0) {
-        set_why(why, whylen, "profile table names an impossible process id %d", pid);
+        fmx_set_why(why, whylen, "profile table names an impossible process id %d", pid);
         return -1;
     }
     /* rows and row are 32-bit, so their product cannot overflow. */
     if (rows_offset < header || rows_offset > size || (uint64_t)rows * row > size - rows_offset) {
-        set_why(why, whylen, "profile table is truncated or its rows are out of range (%zu bytes, rows at %llu)",
+        fmx_set_why(why, whylen, "profile table is truncated or its rows are out of range (%zu bytes, rows at %llu)",
                 size, (unsigned long long)rows_offset);
         return -1;
     }
@@ -109,7 +82,7 @@ int fmx_stats_from_image(const void *data, size_t size, struct fmx_stats_reader 
     *reader = (struct fmx_stats_reader){.fd = -1};
     unsigned char *image = malloc(size + 1); /* malloc(0) may return NULL */
     if (image == NULL) {
-        set_why(why, whylen, "out of memory");
+        fmx_set_why(why, whylen, "out of memory");
         return ENOMEM;
     }
     if (size > 0)
@@ -148,7 +121,7 @@ int fmx_stats_open(pid_t pid, struct fmx_stats_reader *reader, char *why, size_t
     *reader = (struct fmx_stats_reader){.fd = -1};
     int err = fmx_memfd_find(pid, FMX_STATS_NAME, accept_table, &search, why, whylen);
     if (err == ENOENT)
-        set_why(why, whylen,
+        fmx_set_why(why, whylen,
                 "process %d does not record a contention profile; start it with FASTMUTEX_STATS=on "
                 "(or FASTMUTEX_STATS=FILE)",
                 (int)pid);
@@ -171,7 +144,7 @@ static bool settle_row(struct fmx_stats_reader *reader, uint64_t off)
     unsigned char *copy = reader->image + off;
     unsigned char fresh[sizeof(struct fmx_stats_row)];
     for (int attempt = 0; attempt < ROW_RETRIES; attempt++) {
-        bool even = get_u32(copy, offsetof(struct fmx_stats_row, seq)) % 2 == 0;
+        bool even = fmx_get_u32(copy, offsetof(struct fmx_stats_row, seq)) % 2 == 0;
         if (reader->fd < 0)
             return even;
         if (!fmx_read_exact(reader->fd, off, fresh, sizeof fresh))
@@ -186,7 +159,7 @@ static bool settle_row(struct fmx_stats_reader *reader, uint64_t off)
 
 static struct fmx_stats_entry entry_of(const unsigned char *row, bool overflow)
 {
-#define ROW_U64(field) get_u64(row, offsetof(struct fmx_stats_row, field))
+#define ROW_U64(field) fmx_get_u64(row, offsetof(struct fmx_stats_row, field))
     return (struct fmx_stats_entry){
         .mutex = ROW_U64(mutex),
         .site = ROW_U64(site),
@@ -215,9 +188,9 @@ int fmx_stats_rows(struct fmx_stats_reader *reader, struct fmx_stats_entry **row
         uint64_t off = layout->rows_offset + (uint64_t)i * sizeof(struct fmx_stats_row);
         const unsigned char *row = reader->image + off;
         bool overflow = i + 1 == layout->rows;
-        bool even = get_u32(row, offsetof(struct fmx_stats_row, seq)) % 2 == 0;
+        bool even = fmx_get_u32(row, offsetof(struct fmx_stats_row, seq)) % 2 == 0;
         /* A free slot that held still in the copy is passed over unread. */
-        if (even && !overflow && get_u64(row, offsetof(struct fmx_stats_row, mutex)) == 0)
+        if (even && !overflow && fmx_get_u64(row, offsetof(struct fmx_stats_row, mutex)) == 0)
             continue;
         if (!settle_row(reader, off)) {
             (*changing)++;
