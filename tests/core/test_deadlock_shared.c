@@ -1,0 +1,215 @@
+/* Deadlocks across processes (issue 16, E21): two processes that take two
+ * process-shared mutexes in opposite orders wait for each other for ever.
+ * The deadlock check follows the holder of a shared mutex into its
+ * process (its registry, read through /proc/PID/fd) and reports the
+ * cycle, naming the other process; a timed acquire then returns EDEADLK.
+ * A chain through another process that ends at a running thread is no
+ * cycle, and is not reported.
+ *
+ * The child maps the shared file a second time, at another address, and
+ * uses that mapping: the check must find where the mutex the child waits
+ * for lies in the parent's own address space.  Run with
+ * FASTMUTEX_DEADLOCK_MS=200 (ctest sets it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <fastmutex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "core_test.h"
+
+/* What the two processes share: the mutexes, and the steps of the test. */
+struct shared {
+    fast_mutex_t a, b;
+    atomic_int step;
+    _Atomic uint64_t child_a; /* the address of `a` in the child's mapping */
+};
+
+static int memfd = -1;
+static struct shared *sh;
+
+/* The reports this process made, caught by the hook. */
+static char reports[8192];
+static size_t reports_len;
+
+static void catch_report(const char *text, bool fatal)
+{
+    (void)fatal;
+    size_t len = strlen(text);
+    if (len > sizeof reports - 1 - reports_len)
+        len = sizeof reports - 1 - reports_len;
+    memcpy(reports + reports_len, text, len);
+    reports_len += len;
+    reports[reports_len] = '\0';
+}
+
+static void wait_for_step(int step)
+{
+    bool ok;
+    CORE_POLL_UNTIL(ok, atomic_load(&sh->step) >= step, CORE_POLL_LIMIT_MS);
+    if (!ok) {
+        fprintf(stderr, "test_deadlock_shared: step %d never came\n", step);
+        _exit(3);
+    }
+}
+
+/* The child's own view of the shared file: mapped again, elsewhere. */
+static struct shared *map_again(void)
+{
+    struct shared *mine = mmap(NULL, sizeof *mine, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (mine == MAP_FAILED)
+        _exit(4);
+    atomic_store(&mine->child_a, (uint64_t)(uintptr_t)&mine->a);
+    return mine;
+}
+
+/* The child: takes b, and once the parent says so, waits for a. */
+static pid_t start_child(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct shared *mine = map_again();
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO); /* its own report of the cycle */
+        fast_mutex_acquire(&mine->b);
+        atomic_store(&mine->step, 1);
+        wait_for_step(2);
+        fast_mutex_acquire(&mine->a);
+        fast_mutex_release(&mine->a);
+        fast_mutex_release(&mine->b);
+        _exit(0);
+    }
+    return pid;
+}
+
+static void expect_child_done(pid_t child)
+{
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void expect_in_reports(const char *text)
+{
+    if (strstr(reports, text) == NULL)
+        fail_msg("the report lacks \"%s\"; reports:\n%s", text, reports);
+}
+
+static void test_cycle_across_processes_reported(void **state)
+{
+    (void)state;
+    fast_mutex_acquire(&sh->a);
+    pid_t child = start_child();
+    wait_for_step(1);
+    atomic_store(&sh->step, 2);
+    struct timespec deadline = core_deadline_ms(10000);
+    int result = fast_mutex_acquire_until(&sh->b, &deadline);
+    fast_mutex_release(&sh->a);
+    if (result == 0)
+        fast_mutex_release(&sh->b);
+    expect_child_done(child);
+    assert_int_equal(result, EDEADLK);
+    /* The child used a mapping of its own: the report shows the mutex the
+     * child waits for where this process maps it. */
+    assert_true(atomic_load(&sh->child_a) != (uint64_t)(uintptr_t)&sh->a);
+    char line[256];
+    expect_in_reports("deadlock detected: 2 threads wait for each other in a cycle");
+    snprintf(line, sizeof line, "thread %d (", (int)gettid());
+    expect_in_reports(line);
+    snprintf(line, sizeof line, "waits for mutex %p held by thread %d (", (void *)&sh->b, (int)child);
+    expect_in_reports(line);
+    snprintf(line, sizeof line, "thread %d (", (int)child);
+    expect_in_reports(line);
+    snprintf(line, sizeof line, "waits for mutex %p held by thread %d (", (void *)&sh->a,
+             (int)gettid());
+    expect_in_reports(line);
+    snprintf(line, sizeof line, "in process %d (", (int)child);
+    expect_in_reports(line);
+    print_message("%s", reports);
+}
+
+static atomic_int holder_step;
+
+/* A thread of the parent that holds a and runs (does not wait). */
+static void *hold_a(void *arg)
+{
+    (void)arg;
+    fast_mutex_acquire(&sh->a);
+    atomic_store(&holder_step, 1);
+    while (atomic_load(&holder_step) < 2)
+        core_sleep_ms(1);
+    fast_mutex_release(&sh->a);
+    return NULL;
+}
+
+static void test_chain_without_cycle_not_reported(void **state)
+{
+    (void)state;
+    pthread_t holder;
+    assert_int_equal(pthread_create(&holder, NULL, hold_a, NULL), 0);
+    bool ok;
+    CORE_POLL_UNTIL(ok, atomic_load(&holder_step) == 1, CORE_POLL_LIMIT_MS);
+    assert_true(ok);
+    pid_t child = start_child();
+    wait_for_step(1);
+    atomic_store(&sh->step, 2);
+    /* The child waits for a, held by our running thread; we wait for b,
+     * held by the child: a chain through two processes, no cycle.  Several
+     * checks run meanwhile (every 200 ms). */
+    struct timespec deadline = core_deadline_ms(1500);
+    int result = fast_mutex_acquire_until(&sh->b, &deadline);
+    atomic_store(&holder_step, 2);
+    pthread_join(holder, NULL);
+    if (result == 0)
+        fast_mutex_release(&sh->b);
+    expect_child_done(child);
+    assert_int_equal(result, ETIMEDOUT);
+    if (reports_len != 0)
+        fail_msg("no cycle, yet a report:\n%s", reports);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memfd = memfd_create("deadlock-test", MFD_CLOEXEC);
+    if (memfd < 0 || ftruncate(memfd, sizeof *sh) != 0)
+        return -1;
+    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (sh == MAP_FAILED)
+        return -1;
+    fast_mutex_init_shared(&sh->a);
+    fast_mutex_init_shared(&sh->b);
+    atomic_store(&sh->step, 0);
+    reports_len = 0;
+    reports[0] = '\0';
+    fast_mutex_set_report_hook(catch_report);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fast_mutex_set_report_hook(NULL);
+    munmap(sh, sizeof *sh);
+    close(memfd);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cycle_across_processes_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chain_without_cycle_not_reported, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
