@@ -398,7 +398,22 @@ static void report_cycle(const struct link chain[MAX_CYCLE], int n)
     deliver(&r, abort_now);
 }
 
-bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
+/* Whether a walk from m can find anything: its owner waits (for a
+ * process-shared mutex, maybe in another process) or has exited.  The
+ * walk would stop at the first step otherwise; most long waits are for an
+ * owner that simply runs (a crowd draining through a busy mutex), and
+ * then no thread takes check_lock, nor touches the walk's stack. */
+static bool worth_walking(const fast_mutex_t *m)
+{
+    int32_t owner =
+        (int32_t)fmx_owner_of(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed));
+    if (owner == 0)
+        return false;
+    return fmx_is_shared(m) || fmx_waiting_record(owner) != NULL || !thread_exists(owner, false);
+}
+
+/* The walk itself, out of line: its chain takes kilobytes of stack. */
+static __attribute__((noinline)) bool check_walk(const fast_mutex_t *m, struct fmx_record *self)
 {
     struct link chain[MAX_CYCLE];
     int n = 0;
@@ -417,6 +432,11 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     if (first)
         report_cycle(chain, n);
     return cycle;
+}
+
+bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
+{
+    return worth_walking(m) && check_walk(m, self);
 }
 
 /* The helpers above, for the verifier's reports (verify.c). */
