@@ -563,7 +563,7 @@ void fmx_check_release(const fast_mutex_t *m, const void *site)
 static void release_shared(fast_mutex_t *m)
 {
     /* Release: pairs with the acquire CAS of the next holder. */
-    uint32_t word = atomic_fetch_and_explicit(&m->word, FAST_MUTEX_SHARED, memory_order_release);
+    uint32_t word = atomic_exchange_explicit(&m->word, FAST_MUTEX_SHARED, memory_order_release);
     if (word & FAST_MUTEX_WAITERS)
         fmx_futex_wake(&m->word, 1, true);
 }
