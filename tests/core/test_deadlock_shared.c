@@ -8,8 +8,11 @@
  *
  * The child maps the shared file a second time, at another address, and
  * uses that mapping: the check must find where the mutex the child waits
- * for lies in the parent's own address space.  Run with
- * FASTMUTEX_DEADLOCK_MS=200 (ctest sets it). */
+ * for lies in the parent's own address space.  With
+ * FASTMUTEX_ON_DEADLOCK=abort, both processes of a cycle abort: the first
+ * check to find the cycle, and then the other's, which finds the mutex
+ * held by a process that has died.  Run with FASTMUTEX_DEADLOCK_MS=200
+ * (ctest sets it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "core_test.h"
@@ -178,6 +182,87 @@ static void test_chain_without_cycle_not_reported(void **state)
         fail_msg("no cycle, yet a report:\n%s", reports);
 }
 
+/* A process of the abort test, exec'd with FASTMUTEX_ON_DEADLOCK=abort
+ * (settings are read once per process): takes `first`, and once both
+ * processes hold theirs, waits for the other. */
+static int run_role(const char *role, int fd)
+{
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    alarm(20); /* without the check it would wait for ever */
+    struct shared *mine = mmap(NULL, sizeof *mine, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mine == MAP_FAILED)
+        return 4;
+    sh = mine;
+    bool a_first = strcmp(role, "a") == 0;
+    fast_mutex_acquire(a_first ? &mine->a : &mine->b);
+    atomic_fetch_add(&mine->step, 1);
+    wait_for_step(2);
+    fast_mutex_acquire(a_first ? &mine->b : &mine->a);
+    return 0; /* not reached: the cycle aborts us */
+}
+
+/* Starts this test program as process `role` of the abort test, its
+ * standard error into `err`. */
+static pid_t start_role(const char *role, FILE *err)
+{
+    int fd = dup(memfd); /* without close-on-exec */
+    char fd_text[16];
+    snprintf(fd_text, sizeof fd_text, "%d", fd);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fileno(err), STDERR_FILENO);
+        setenv("FASTMUTEX_ON_DEADLOCK", "abort", 1);
+        setenv("FASTMUTEX_DEADLOCK_MS", "200", 1);
+        execl("/proc/self/exe", "core_deadlock_shared", "--role", role, fd_text, (char *)NULL);
+        _exit(5);
+    }
+    close(fd);
+    return pid;
+}
+
+static void expect_aborted(pid_t pid)
+{
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+        fail_msg("process %d did not abort (status 0x%x)", (int)pid, status);
+}
+
+static void test_cycle_across_processes_aborts(void **state)
+{
+    (void)state;
+    FILE *err_a = tmpfile(), *err_b = tmpfile();
+    assert_non_null(err_a);
+    assert_non_null(err_b);
+    pid_t a = start_role("a", err_a), b = start_role("b", err_b);
+    expect_aborted(a);
+    expect_aborted(b);
+    char text[2][8192];
+    FILE *errs[2] = {err_a, err_b};
+    for (int i = 0; i < 2; i++) {
+        rewind(errs[i]);
+        size_t n = fread(text[i], 1, sizeof text[i] - 1, errs[i]);
+        text[i][n] = '\0';
+        fclose(errs[i]);
+    }
+    /* One found the cycle, naming the other process, and aborted. */
+    char other[2][64];
+    snprintf(other[0], sizeof other[0], "in process %d (", (int)b);
+    snprintf(other[1], sizeof other[1], "in process %d (", (int)a);
+    bool reported = false;
+    for (int i = 0; i < 2; i++)
+        reported |= strstr(text[i], "deadlock detected: 2 threads") != NULL &&
+                    strstr(text[i], other[i]) != NULL &&
+                    strstr(text[i], "FASTMUTEX_ON_DEADLOCK=abort: aborting") != NULL;
+    if (!reported)
+        fail_msg("no process reported the cycle and aborted:\n--- a:\n%s--- b:\n%s", text[0],
+                 text[1]);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -205,11 +290,16 @@ static int teardown(void **state)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--role") == 0) {
+        memfd = atoi(argv[3]);
+        return run_role(argv[2], memfd);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cycle_across_processes_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_without_cycle_not_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cycle_across_processes_aborts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
