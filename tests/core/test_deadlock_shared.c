@@ -11,8 +11,10 @@
  * for lies in the parent's own address space.  With
  * FASTMUTEX_ON_DEADLOCK=abort, both processes of a cycle abort: the first
  * check to find the cycle, and then the other's, which finds the mutex
- * held by a process that has died.  Run with FASTMUTEX_DEADLOCK_MS=200
- * (ctest sets it). */
+ * held by a process that has died.  A registry that another process
+ * forges (records naming addresses that are not a mutex both map, or a
+ * header of another layout) is not followed, and crashes nothing.  Run
+ * with FASTMUTEX_DEADLOCK_MS=200 (ctest sets it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,7 @@
 #include <sys/wait.h>
 
 #include "core_test.h"
+#include "registry_fd.h"
 
 /* What the two processes share: the mutexes, and the steps of the test. */
 struct shared {
@@ -263,6 +266,65 @@ static void test_cycle_across_processes_aborts(void **state)
                  text[1]);
 }
 
+/* The child of the forgery test: holds b and, instead of waiting, writes
+ * into its own registry a waiting record of its main thread whose mutex
+ * is, in turn, each of `forged`; then the address of a (which the parent
+ * holds: a cycle, were the record true) under a header of another layout
+ * version.  Each stays for several of the parent's checks. */
+static void forge_waits(void)
+{
+    fast_mutex_acquire(&sh->b);
+    fast_mutex_set_name(&sh->b, "b"); /* makes the registry */
+    int fd = find_registry_fd();
+    struct fmx_registry *reg =
+        fd < 0 ? MAP_FAILED
+               : mmap(NULL, FMX_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (reg == MAP_FAILED)
+        _exit(6);
+    struct fmx_record *rec = (struct fmx_record *)(reg + 1);
+    int on_stack = 0;
+    const uint64_t forged[] = {
+        0, 0xdeadbeef000, UINT64_MAX - 7, (uint64_t)(uintptr_t)&on_stack,
+        (uint64_t)(uintptr_t)reg, /* shared, but a file the parent does not map */
+    };
+    atomic_store(&reg->threads_used, UINT32_MAX);
+    rec->tid = gettid();
+    atomic_store(&rec->state, FMX_RECORD_WAITING);
+    atomic_store(&sh->step, 1);
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        rec->mutex = forged[i];
+        core_sleep_ms(250);
+    }
+    reg->version = FMX_REGISTRY_VERSION + 1;
+    rec->mutex = (uint64_t)(uintptr_t)&sh->a;
+    wait_for_step(2);
+    fast_mutex_release(&sh->b);
+    _exit(0);
+}
+
+static void test_forged_peer_registry_not_followed(void **state)
+{
+    (void)state;
+    fast_mutex_acquire(&sh->a);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        forge_waits();
+    wait_for_step(1);
+    struct timespec deadline = core_deadline_ms(2000);
+    int result = fast_mutex_acquire_until(&sh->b, &deadline);
+    atomic_store(&sh->step, 2);
+    if (result == 0)
+        fast_mutex_release(&sh->b);
+    fast_mutex_release(&sh->a);
+    expect_child_done(child);
+    assert_int_equal(result, ETIMEDOUT);
+    if (reports_len != 0)
+        fail_msg("a forged registry was followed into a report:\n%s", reports);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -300,6 +362,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_cycle_across_processes_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chain_without_cycle_not_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cycle_across_processes_aborts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_peer_registry_not_followed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
