@@ -7,8 +7,10 @@
  *                         (ROBUST_HELD INCONSISTENT)
  *   state=notrecoverable  the main thread let go without
  *                         fast_mutex_consistent() (NOTRECOVERABLE, no owner)
- * At each state it prints "ready state=NAME pid=PID mutex=ADDR dead=TID"
- * and waits for SIGUSR1 before it goes on to the next.  It ends by itself
+ * At each state it prints "ready state=NAME pid=PID mutex=ADDR dead=TID
+ * shared=ADDR" and waits for SIGUSR1 before it goes on to the next.
+ * `shared` is a free process-shared mutex (not robust), whose word
+ * carries the SHARED flag.  It ends by itself
  * after FIXTURE_SECONDS so that a failed test leaves nothing behind. */
 #include <errno.h>
 #include <signal.h>
@@ -22,8 +24,8 @@
 
 #define FIXTURE_SECONDS 120
 
-/* The mutex, in memory shared with the child; a global, for gdb. */
-fast_mutex_t *robust_mutex;
+/* The mutexes, in memory shared with the child; globals, for gdb. */
+fast_mutex_t *robust_mutex, *shared_mutex;
 
 static void fail(const char *what)
 {
@@ -33,8 +35,8 @@ static void fail(const char *what)
 
 static void state(const char *name, pid_t dead, const sigset_t *next)
 {
-    printf("ready state=%s pid=%d mutex=%p dead=%d\n", name, (int)getpid(), (void *)robust_mutex,
-           (int)dead);
+    printf("ready state=%s pid=%d mutex=%p dead=%d shared=%p\n", name, (int)getpid(),
+           (void *)robust_mutex, (int)dead, (void *)shared_mutex);
     fflush(stdout);
     int sig;
     if (sigwait(next, &sig) != 0)
@@ -48,10 +50,12 @@ int main(void)
     sigemptyset(&next);
     sigaddset(&next, SIGUSR1);
     sigprocmask(SIG_BLOCK, &next, NULL);
-    robust_mutex = mmap(NULL, sizeof *robust_mutex, PROT_READ | PROT_WRITE,
+    robust_mutex = mmap(NULL, 2 * sizeof *robust_mutex, PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (robust_mutex == MAP_FAILED)
         fail("mmap");
+    shared_mutex = robust_mutex + 1;
+    fast_mutex_init_shared(shared_mutex);
     fast_mutex_init_robust(robust_mutex);
     /* A name gives the process a registry, which fmx needs to look in. */
     fast_mutex_set_name(robust_mutex, "Robust");

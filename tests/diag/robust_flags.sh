@@ -2,7 +2,7 @@
 # The robust-mutex flags (ROBUST_HELD, INCONSISTENT, NOTRECOVERABLE) as
 # `fmx mutex` and gdb's printer show them, on robust_fixture's mutex in its
 # three states: holder dead, taken over with EOWNERDEAD, released without
-# fast_mutex_consistent().
+# fast_mutex_consistent(); and the SHARED flag of a process-shared mutex.
 #
 #   robust_flags.sh fmx FMX FIXTURE
 #   robust_flags.sh gdb GDB GDB_SCRIPT FIXTURE
@@ -67,6 +67,8 @@ check_fmx() {
     out=$("$fmx" mutex "$F_pid" "$F_mutex" 2>&1) || fail "fmx mutex exited $?: $out"
     expect_in "$out" "Owner:        $F_dead " "dead holder: its id"
     expect_in "$out" "Flags:        ROBUST_HELD (lock word" "dead holder: flags"
+    out=$("$fmx" mutex "$F_pid" "$F_shared" 2>&1) || fail "fmx mutex exited $?: $out"
+    expect_in "$out" "Flags:        SHARED (lock word 0x20000000)" "shared mutex: flags"
     next_state
     wait_for_state inconsistent
     out=$("$fmx" mutex "$F_pid" "$F_mutex" 2>&1) || fail "fmx mutex exited $?: $out"
@@ -82,7 +84,7 @@ check_fmx() {
 # `p *robust_mutex` in gdb attached to the fixture.
 gdb_print() {
     "$GDB" -nx -batch -iex "set debuginfod enabled off" -ex "source $SCRIPT" \
-        -p "$F_pid" -ex "p *robust_mutex" 2>&1
+        -p "$F_pid" -ex "p *${1:-robust_mutex}" 2>&1
 }
 
 check_gdb() {
@@ -98,6 +100,8 @@ check_gdb() {
     fi
     expect_in "$out" "State = held, shared between processes, ROBUST_HELD, Owner = $F_dead " \
         "dead holder"
+    out=$(gdb_print shared_mutex)
+    expect_in "$out" "State = free, shared between processes, SHARED, Owner = none" "shared mutex"
     next_state
     wait_for_state inconsistent
     out=$(gdb_print)
