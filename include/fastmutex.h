@@ -126,6 +126,13 @@ void __tsan_mutex_post_unlock(void *addr, unsigned flags);
  *            off), in the same atomic step, which then wakes one such
  *            sleeper.  A sleeper that takes the mutex sets it again, as
  *            others may still sleep.
+ *   SHARED   the mutex is process-shared (fast_mutex_init_shared()).  Set
+ *            by that call and never cleared: the inline release succeeds
+ *            only on a word that holds the caller's id and nothing else,
+ *            so every release of a shared mutex takes the slow path, which
+ *            checks that the caller lives in the pid namespace the thread
+ *            ids of the word belong to.  Process-private mutexes never
+ *            carry it, and pay nothing for it.
  *
  * Three more belong to a robust mutex (fast_mutex_init_robust()) only:
  *
@@ -154,6 +161,7 @@ void __tsan_mutex_post_unlock(void *addr, unsigned flags);
 #define FAST_MUTEX_ROBUST_HELD 0x04000000u
 #define FAST_MUTEX_INCONSISTENT 0x08000000u
 #define FAST_MUTEX_NOTRECOVERABLE 0x10000000u
+#define FAST_MUTEX_SHARED 0x20000000u
 
 /* `queue` value that marks a mutex made by fast_mutex_init_shared(). */
 #define FAST_MUTEX_SHARED_QUEUE 0xffffffffu

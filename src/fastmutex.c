@@ -23,6 +23,7 @@
  * mutex protocol.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,21 +44,30 @@ void fast_mutex_init(fast_mutex_t *m)
 }
 
 /* The calling process's pid namespace, as a number that is never 0: the
- * low 32 bits of the inode of /proc/self/ns/pid (0 when unknown).  Cached
- * for the process that read it (a child made after unshare(CLONE_NEWPID)
- * lives in another namespace). */
+ * low 32 bits of the inode of /proc/self/ns/pid (0 when unknown).  Every
+ * release of a shared mutex asks, so it is cached per thread, without a
+ * system call to validate it: forgotten in a forked child (a child made
+ * after unshare(CLONE_NEWPID) lives in another namespace, and may even
+ * have the forking thread's id there), as the thread id cache is. */
+static _Thread_local uint32_t pid_namespace;
+
 static uint32_t own_pid_namespace(void)
 {
-    static _Atomic pid_t cached_for;
-    static _Atomic uint32_t cached;
-    pid_t pid = getpid();
-    if (atomic_load_explicit(&cached_for, memory_order_acquire) == pid)
-        return atomic_load_explicit(&cached, memory_order_relaxed);
-    struct stat st;
-    uint32_t ns = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino | 1u : 0;
-    atomic_store_explicit(&cached, ns, memory_order_relaxed);
-    atomic_store_explicit(&cached_for, pid, memory_order_release);
-    return ns;
+    if (pid_namespace == 0) {
+        struct stat st;
+        pid_namespace = stat("/proc/self/ns/pid", &st) == 0 ? (uint32_t)st.st_ino | 1u : 0;
+    }
+    return pid_namespace;
+}
+
+static void forget_pid_namespace_in_child(void)
+{
+    pid_namespace = 0;
+}
+
+__attribute__((constructor)) static void pid_namespace_setup(void)
+{
+    pthread_atfork(NULL, NULL, forget_pid_namespace_in_child);
 }
 
 void fast_mutex_init_shared(fast_mutex_t *m)
@@ -67,15 +77,17 @@ void fast_mutex_init_shared(fast_mutex_t *m)
      * its thread ids belong to (check_namespace()). */
     atomic_store_explicit(&m->queue_lock, own_pid_namespace(), memory_order_relaxed);
     atomic_store_explicit(&m->queue, FAST_MUTEX_SHARED_QUEUE, memory_order_relaxed);
+    atomic_store_explicit(&m->word, FAST_MUTEX_SHARED, memory_order_relaxed);
 }
 
 /* Thread ids in a lock word mean something only in one pid namespace: a
  * process of another (another container) would take a holder of its own
- * id for itself, or wait on a thread it cannot see.  The slow paths of a
- * process-shared mutex refuse such a use with a report.  The inline fast
- * paths do not look; they are safe where they succeed (the word was free,
- * or held by the caller's own id), except a release by a thread that does
- * not hold the mutex but has the holder's id in another namespace. */
+ * id for itself, wait on a thread it cannot see, or free the hold of a
+ * thread that has its id in the other namespace.  The slow paths of a
+ * process-shared mutex refuse such a use with a report; every release of
+ * one takes the slow path (the SHARED flag).  The inline acquire does not
+ * look: it succeeds only on a free mutex, and the release that follows is
+ * refused. */
 static void check_namespace(const fast_mutex_t *m, const void *site)
 {
     if (!fmx_is_shared(m) || fmx_is_robust(m))
@@ -101,6 +113,7 @@ void fast_mutex_destroy(fast_mutex_t *m)
     if (fmx_owner_of(word) != 0)
         fmx_misuse("destroy of a held mutex", m, __builtin_return_address(0),
                    "it is held by thread %u", fmx_owner_of(word));
+    word &= ~FAST_MUTEX_SHARED;
     if (word != 0 && word != FAST_MUTEX_NOTRECOVERABLE)
         fmx_misuse("destroy of a mutex with waiters", m, __builtin_return_address(0),
                    "threads are still queued for it");
@@ -282,8 +295,9 @@ static int acquire_shared(struct wait *w)
         if (fmx_owner_of(word) == 0) {
             /* We may not be the only sleeper: keep WAITERS so our release
              * wakes the next.  Acquire pairs with the releasing exchange. */
-            if (atomic_compare_exchange_weak_explicit(&m->word, &word, w->self | FAST_MUTEX_WAITERS,
-                                                      memory_order_acquire, memory_order_relaxed))
+            uint32_t taken = (word & FAST_MUTEX_SHARED) | w->self | FAST_MUTEX_WAITERS;
+            if (atomic_compare_exchange_weak_explicit(&m->word, &word, taken, memory_order_acquire,
+                                                      memory_order_relaxed))
                 return 0;
             continue;
         }
@@ -543,11 +557,12 @@ void fmx_check_release(const fast_mutex_t *m, const void *site)
                    "it is held by thread %u", owner);
 }
 
-/* Lets go of a process-shared mutex, waking one sleeper if any. */
+/* Lets go of a process-shared mutex, keeping SHARED, waking one sleeper
+ * if any. */
 static void release_shared(fast_mutex_t *m)
 {
     /* Release: pairs with the acquire CAS of the next holder. */
-    uint32_t word = atomic_exchange_explicit(&m->word, 0, memory_order_release);
+    uint32_t word = atomic_exchange_explicit(&m->word, FAST_MUTEX_SHARED, memory_order_release);
     if (word & FAST_MUTEX_WAITERS)
         fmx_futex_wake(&m->word, 1, true);
 }

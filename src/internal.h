@@ -205,6 +205,24 @@ FMX_HIDDEN _Noreturn void fmx_misuse_wdm(const char *check, const void *outer, c
  * once, and aborting if FASTMUTEX_ON_DEADLOCK=abort). */
 FMX_HIDDEN bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self);
 
+/* peer.c: another process's waits, for the deadlock check (contract
+ * there).  What thread tid waits for, read from its process's registry. */
+struct fmx_peer_wait {
+    uint64_t mutex;    /* the fast_mutex_t waited for, in the peer's address space */
+    uint64_t site;     /* the call site, in the peer's address space */
+    const void *local; /* the same mutex as this process maps it */
+    char thread_name[FMX_THREAD_NAME_LEN]; /* sanitized */
+};
+/* The process of thread tid, 0 when unknown. */
+FMX_HIDDEN pid_t fmx_peer_process(int32_t tid);
+/* Whether thread tid of process pid waits for a mutex that this process
+ * maps too (a process-shared one), and which. */
+FMX_HIDDEN bool fmx_peer_waiting(pid_t pid, int32_t tid, struct fmx_peer_wait *wait);
+/* Process pid's name (comm), sanitized, "?" when unknown. */
+FMX_HIDDEN void fmx_peer_name(pid_t pid, char *buf, size_t size);
+/* Replaces the bytes of text that are not printable ASCII with '?'. */
+FMX_HIDDEN void fmx_sanitize(char *text);
+
 /* settings.c: every FASTMUTEX_* variable, read once (see fast_mutex(3)). */
 /* The wait after which the deadlock check runs, 0 when it is switched off. */
 FMX_HIDDEN uint64_t fmx_deadlock_after_ns(void);

@@ -173,7 +173,8 @@ struct link {
     const void *mutex; /* the fast_mutex_t, followed to its owner */
     const void *shown; /* the address its user knows: a FAST_MUTEX's own */
     const void *site;
-    struct fmx_record *rec;
+    struct fmx_record *rec; /* NULL for a thread of another process */
+    pid_t pid;              /* that process, 0 for this one */
 };
 
 static void read_link(struct link *l, struct fmx_record *rec)
@@ -191,6 +192,7 @@ static void read_link(struct link *l, struct fmx_record *rec)
         l->shown = wdm ? outer : l->mutex;
         l->site = (const void *)(uintptr_t)FMX_RECORD_LOAD(rec->site);
         l->rec = rec;
+        l->pid = 0;
         atomic_thread_fence(memory_order_acquire);
         if (!(seq & 1) && atomic_load_explicit(&rec->seq, memory_order_relaxed) == seq)
             return;
@@ -285,6 +287,23 @@ static bool newly_exited_owner(const void *mutex, const fast_mutex_t *trusted, i
     return true;
 }
 
+/* The link of thread tid when it belongs to another process and waits
+ * for a mutex that this process maps too (peer.c): a process-shared
+ * mutex's holder may live in any process. */
+static bool read_peer_link(struct link *l, int32_t tid)
+{
+    pid_t pid = fmx_peer_process(tid);
+    struct fmx_peer_wait wait;
+    if (pid == 0 || pid == getpid() || !fmx_peer_waiting(pid, tid, &wait))
+        return false;
+    *l = (struct link){
+        .tid = tid, .mutex = wait.local, .shown = wait.local,
+        .site = (const void *)(uintptr_t)wait.site, .pid = pid,
+    };
+    memcpy(l->thread_name, wait.thread_name, sizeof l->thread_name);
+    return true;
+}
+
 static bool in_chain(const struct link *chain, int n, int32_t tid)
 {
     for (int i = 1; i < n; i++)
@@ -326,10 +345,15 @@ static bool walk_chain(const fast_mutex_t *m, int32_t self, struct link chain[MA
         if (in_chain(chain, *n, owner))
             return false;
         struct fmx_record *rec = fmx_waiting_record(owner);
+        bool shared = queue == FAST_MUTEX_SHARED_QUEUE || queue == FAST_MUTEX_ROBUST_QUEUE;
+        if (rec == NULL && shared && read_peer_link(&chain[*n], owner)) {
+            waited = chain[*n].mutex;
+            (*n)++;
+            continue;
+        }
         if (rec == NULL) {
             /* The owner runs, waits for something else, or is gone. */
-            if (newly_exited_owner(waited, trusted, owner,
-                                       queue == FAST_MUTEX_SHARED_QUEUE || queue == FAST_MUTEX_ROBUST_QUEUE))
+            if (newly_exited_owner(waited, trusted, owner, shared))
                 *exited_owner = owner;
             return false;
         }
@@ -338,6 +362,21 @@ static bool walk_chain(const fast_mutex_t *m, int32_t self, struct link chain[MA
         (*n)++;
     }
     return false;
+}
+
+/* Where a link's thread called from: symbolized for a thread of this
+ * process; for one of another process an address in that process, with
+ * the process named (the mutex shown is where this process maps it). */
+static void add_link_site(struct fmx_report *r, const struct link *l)
+{
+    if (l->pid == 0) {
+        add_site(r, l->site);
+        return;
+    }
+    char name[64];
+    fmx_peer_name(l->pid, name, sizeof name);
+    add(r, "%p in process %d (%s), another process (`fmx thread %d %d` shows where)", l->site,
+        (int)l->pid, name, (int)l->pid, (int)l->tid);
 }
 
 static void report_cycle(const struct link chain[MAX_CYCLE], int n)
@@ -349,7 +388,7 @@ static void report_cycle(const struct link chain[MAX_CYCLE], int n)
         add(&r, "  thread %d (%s) waits for ", chain[i].tid, chain[i].thread_name);
         add_mutex(&r, chain[i].shown, chain[i].mutex);
         add(&r, " held by thread %d (%s)\n    called from ", holder, chain[(i + 1) % n].thread_name);
-        add_site(&r, chain[i].site);
+        add_link_site(&r, &chain[i]);
         add(&r, "\n");
     }
     bool abort_now = fmx_on_deadlock() == FMX_ON_DEADLOCK_ABORT;
@@ -358,7 +397,22 @@ static void report_cycle(const struct link chain[MAX_CYCLE], int n)
     deliver(&r, abort_now);
 }
 
-bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
+/* Whether a walk from m can find anything: its owner waits (for a
+ * process-shared mutex, maybe in another process) or has exited.  The
+ * walk would stop at the first step otherwise; most long waits are for an
+ * owner that simply runs (a crowd draining through a busy mutex), and
+ * then no thread takes check_lock, nor touches the walk's stack. */
+static bool worth_walking(const fast_mutex_t *m)
+{
+    int32_t owner =
+        (int32_t)fmx_owner_of(atomic_load_explicit(&((fast_mutex_t *)m)->word, memory_order_relaxed));
+    if (owner == 0)
+        return false;
+    return fmx_is_shared(m) || fmx_waiting_record(owner) != NULL || !thread_exists(owner, false);
+}
+
+/* The walk itself, out of line: its chain takes kilobytes of stack. */
+static __attribute__((noinline)) bool check_walk(const fast_mutex_t *m, struct fmx_record *self)
 {
     struct link chain[MAX_CYCLE];
     int n = 0;
@@ -369,13 +423,19 @@ bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
     bool first = cycle && atomic_load_explicit(&self->deadlock, memory_order_relaxed) == 0;
     if (first)
         for (int i = 0; i < n; i++)
-            atomic_store_explicit(&chain[i].rec->deadlock, 1, memory_order_relaxed);
+            if (chain[i].rec != NULL) /* another process's registry is read-only here */
+                atomic_store_explicit(&chain[i].rec->deadlock, 1, memory_order_relaxed);
     pthread_mutex_unlock(&check_lock);
     if (exited_owner != 0)
         report_exited_owner(&chain[n - 1], exited_owner);
     if (first)
         report_cycle(chain, n);
     return cycle;
+}
+
+bool fmx_deadlock_check(const fast_mutex_t *m, struct fmx_record *self)
+{
+    return worth_walking(m) && check_walk(m, self);
 }
 
 /* The helpers above, for the verifier's reports (verify.c). */

@@ -104,7 +104,7 @@ static void flags_text(uint32_t word, char *buf, size_t size)
         {FAST_MUTEX_WAITERS, "WAITERS"},       {FAST_MUTEX_WOKEN, "WOKEN"},
         {FAST_MUTEX_TRYING, "TRYING"},         {FAST_MUTEX_SLEEPERS, "SLEEPERS"},
         {FAST_MUTEX_ROBUST_HELD, "ROBUST_HELD"}, {FAST_MUTEX_INCONSISTENT, "INCONSISTENT"},
-        {FAST_MUTEX_NOTRECOVERABLE, "NOTRECOVERABLE"},
+        {FAST_MUTEX_NOTRECOVERABLE, "NOTRECOVERABLE"}, {FAST_MUTEX_SHARED, "SHARED"},
     };
     size_t len = 0;
     uint32_t known = FAST_MUTEX_OWNER_MASK;
