@@ -128,11 +128,16 @@ static struct fmx_stats_row *row_of(const fast_mutex_t *m, const void *site)
     return &overflow;
 }
 
-void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns, bool waited)
+void fmx_stats_acquired(const fast_mutex_t *m, const void *site, const void *outer, uint64_t wait_ns,
+                        bool waited)
 {
     pthread_mutex_lock(&stats_lock);
     struct fmx_stats_row *row = row_of(m, site);
     row_write_begin(row);
+    /* Each acquisition says again, as the memory at m may have become
+     * another kind of mutex since the row was made. */
+    if (row != &overflow)
+        row->outer = (uint64_t)(uintptr_t)outer;
     row->acquisitions++;
     if (waited) {
         row->contended++;
@@ -188,17 +193,26 @@ void fmx_site_text(const void *site, char *buf, size_t size)
     buf[n] = '\0';
 }
 
+/* A row names its mutex by the address its user knows: a FAST_MUTEX's own,
+ * not that of the fast_mutex_t inside it, which keys the row. */
 static void write_row(FILE *f, const struct fmx_stats_row *s, bool is_overflow, bool json, bool first)
 {
     const void *m = (const void *)(uintptr_t)s->mutex;
+    const void *outer = (const void *)(uintptr_t)s->outer;
+    const void *shown = outer != NULL ? outer : m;
     char name[FMX_NAME_LEN] = "";
     char site[256] = "(other mutexes and sites)";
+    char mutex[48];
     if (!is_overflow) {
         fmx_name_of(m, name, sizeof name);
+        if (name[0] == '\0' && outer != NULL)
+            fmx_name_of(outer, name, sizeof name);
         fmx_site_text((const void *)(uintptr_t)s->site, site, sizeof site);
     }
+    snprintf(mutex, sizeof mutex, "%s%p", outer != NULL ? "FAST_MUTEX " : "", shown);
     if (json) {
-        fprintf(f, "%s\n  {\"mutex\": \"%p\", \"name\": ", first ? "" : ",", m);
+        fprintf(f, "%s\n  {\"mutex\": \"%p\", \"kind\": \"%s\", \"name\": ", first ? "" : ",", shown,
+                outer != NULL ? "FAST_MUTEX" : "fast_mutex_t");
         fmx_json_string(f, name);
         fprintf(f, ", \"site\": ");
         fmx_json_string(f, site);
@@ -210,9 +224,9 @@ static void write_row(FILE *f, const struct fmx_stats_row *s, bool is_overflow, 
                 s->hold_max_ns);
         return;
     }
-    fprintf(f, "%12" PRIu64 " %10" PRIu64 " %14.1f %12.1f %14.1f %12.1f  %p %-16s %s\n",
+    fprintf(f, "%12" PRIu64 " %10" PRIu64 " %14.1f %12.1f %14.1f %12.1f  %s %-16s %s\n",
             s->acquisitions, s->contended, s->wait_total_ns / 1e3, s->wait_max_ns / 1e3,
-            s->hold_total_ns / 1e3, s->hold_max_ns / 1e3, m,
+            s->hold_total_ns / 1e3, s->hold_max_ns / 1e3, mutex,
             name[0] ? name : "-", site);
 }
 

@@ -134,10 +134,10 @@ void fmx_watch_destroy(const fast_mutex_t *m)
         fmx_helgrind_destroy(m);
 }
 
-void fmx_watch_before_wait(const fast_mutex_t *m, const void *site)
+void fmx_watch_before_wait(const fast_mutex_t *m, const void *site, const void *outer)
 {
     if (verify_order)
-        fmx_verify_before_wait(m, site);
+        fmx_verify_before_wait(m, site, outer);
     if (valgrind)
         valgrind_seen(m);
     if (valgrind && !drd)
@@ -145,12 +145,13 @@ void fmx_watch_before_wait(const fast_mutex_t *m, const void *site)
 }
 
 /* The wait, if any, and the start of the hold. */
-static void timed_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_start_ns)
+static void timed_acquired(const fast_mutex_t *m, const void *site, const void *outer,
+                           uint64_t wait_start_ns)
 {
     uint64_t now = fmx_now_ns();
     uint64_t wait = wait_start_ns != 0 && now > wait_start_ns ? now - wait_start_ns : 0;
     if (stats)
-        fmx_stats_acquired(m, site, wait, wait_start_ns != 0);
+        fmx_stats_acquired(m, site, outer, wait, wait_start_ns != 0);
     if (trace && wait_start_ns != 0)
         fmx_trace_span(false, m, site, wait_start_ns, wait);
     if (holding_count < MAX_HELD)
@@ -178,12 +179,13 @@ static void timed_release(const fast_mutex_t *m)
         holding_count--; /* one past the bound: its hold is not timed */
 }
 
-void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try, uint64_t wait_start_ns)
+void fmx_watch_acquired(const fast_mutex_t *m, const void *site, const void *outer, bool try,
+                        uint64_t wait_start_ns)
 {
     if (verify_order)
-        fmx_verify_acquired(m, site, try);
+        fmx_verify_acquired(m, site, outer, try);
     if (stats || trace)
-        timed_acquired(m, site, wait_start_ns);
+        timed_acquired(m, site, outer, wait_start_ns);
     if (drd) {
         fmx_drd_seen(m);
         fmx_drd_acquired(m);
