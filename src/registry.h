@@ -42,6 +42,10 @@ enum fmx_mutex_kind {
     FMX_KIND_WDM = 1,        /* a FAST_MUTEX; `outer` is its address */
 };
 
+/* Where a FAST_MUTEX's fast_mutex_t lies in it (Event.Lock; wdm.c asserts
+ * it): a reader checks an `outer` against the `mutex` it comes with. */
+#define FMX_WDM_LOCK_OFFSET 0x18u
+
 /* Values of `wake`, the word a waiting thread sleeps on. */
 enum fmx_wake {
     FMX_WAKE_NONE = 0,    /* keep sleeping */

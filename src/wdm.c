@@ -7,6 +7,9 @@
 
 static _Thread_local KIRQL current_irql = PASSIVE_LEVEL;
 
+_Static_assert(offsetof(FAST_MUTEX, Event.Lock) == FMX_WDM_LOCK_OFFSET,
+               "registry.h tells readers where a FAST_MUTEX's lock lies");
+
 /* Where Windows would bugcheck, report the stop code and abort. */
 #define BUGCHECK(code, m, site, ...) fmx_misuse("IRQL check failed, " code, m, site, __VA_ARGS__)
 /* The same about a FAST_MUTEX, named by its own address as fmx and the
