@@ -302,9 +302,9 @@ FMX_HIDDEN void fmx_site_text(const void *site, char *buf, size_t size);
 /* trace.c: the timeline (FASTMUTEX_TRACE=FILE), Chrome trace event JSON.
  * Setup takes the FILE; false when there is no memory for the trace. */
 FMX_HIDDEN bool fmx_trace_setup(const char *path);
-/* One span of the calling thread: a wait for m, or a hold of it, taken at
- * `site`, from start_ns for dur_ns. */
-FMX_HIDDEN void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *site,
+/* One span of the calling thread: a wait for m (inside FAST_MUTEX `outer`,
+ * or NULL), or a hold of it, taken at `site`, from start_ns for dur_ns. */
+FMX_HIDDEN void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *outer, const void *site,
                                uint64_t start_ns, uint64_t dur_ns);
 /* Writes what the trace holds (at exit, and before an abort). */
 FMX_HIDDEN void fmx_trace_flush(void);

@@ -25,6 +25,7 @@ static bool stats, trace;
 #define MAX_HELD 32
 struct holding {
     const fast_mutex_t *m;
+    const void *outer; /* the FAST_MUTEX around m, NULL for a fast_mutex_t */
     const void *site;
     uint64_t since_ns;
 };
@@ -153,9 +154,9 @@ static void timed_acquired(const fast_mutex_t *m, const void *site, const void *
     if (stats)
         fmx_stats_acquired(m, site, outer, wait, wait_start_ns != 0);
     if (trace && wait_start_ns != 0)
-        fmx_trace_span(false, m, site, wait_start_ns, wait);
+        fmx_trace_span(false, m, outer, site, wait_start_ns, wait);
     if (holding_count < MAX_HELD)
-        holding[holding_count] = (struct holding){.m = m, .site = site, .since_ns = now};
+        holding[holding_count] = (struct holding){.m = m, .outer = outer, .site = site, .since_ns = now};
     holding_count++;
 }
 
@@ -170,7 +171,7 @@ static void timed_release(const fast_mutex_t *m)
         if (stats)
             fmx_stats_released(m, holding[i].site, hold);
         if (trace)
-            fmx_trace_span(true, m, holding[i].site, holding[i].since_ns, hold);
+            fmx_trace_span(true, m, holding[i].outer, holding[i].site, holding[i].since_ns, hold);
         memmove(&holding[i], &holding[i + 1], (size_t)(n - i - 1) * sizeof holding[0]);
         holding_count--;
         return;
