@@ -569,7 +569,7 @@ GENERATORS = [gen_live, gen_core, gen_abort, gen_verify, gen_settings, gen_misus
 # the docs keep those of the run that wrote them.  The profile's counts
 # and times depend on how the threads were scheduled.
 MEASURED = {
-    "stats": re.compile(r"^ +\d+ +\d+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+(?=  0x)", re.M),
+    "stats": re.compile(r"^ +\d+ +\d+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+(?=  (?:FAST_MUTEX )?0x)", re.M),
     # Without a lock, how many files the mover finds is the race's outcome.
     "driver-race": re.compile(r"(?<=^FileMoveThread: ).*", re.M),
 }

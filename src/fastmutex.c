@@ -503,12 +503,12 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
 {
     bool watched = fmx_watching();
     if (watched)
-        fmx_watch_before_wait(m, site);
+        fmx_watch_before_wait(m, site, outer);
     /* With the thread id not cached the inline fast path did not try: a
      * free mutex is no wait (nor contention). */
     if (fast_mutex_self_tid_ == 0 && take_if_free(m, fast_mutex_self_(), 0)) {
         if (watched)
-            fmx_watch_acquired(m, site, false, 0);
+            fmx_watch_acquired(m, site, outer, false, 0);
         return 0;
     }
     if (!watched)
@@ -516,13 +516,13 @@ int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *si
     uint64_t start = fmx_now_ns();
     int result = acquire_slow(m, deadline, site, outer);
     if (result == 0)
-        fmx_watch_acquired(m, site, false, start);
+        fmx_watch_acquired(m, site, outer, false, start);
     else
         fmx_watch_gave_up(m);
     return result;
 }
 
-bool fmx_take_now(fast_mutex_t *m, const void *site)
+bool fmx_take_now(fast_mutex_t *m, const void *site, const void *outer)
 {
     if (fast_mutex_take_(m))
         return true;
@@ -531,10 +531,10 @@ bool fmx_take_now(fast_mutex_t *m, const void *site)
     /* The thread id is not cached: the thread's first call, or watched. */
     if (!fmx_watching())
         return take_if_free(m, fast_mutex_self_(), 0);
-    fmx_watch_before_wait(m, site);
+    fmx_watch_before_wait(m, site, outer);
     if (!take_if_free(m, fast_mutex_self_(), 0))
         return false;
-    fmx_watch_acquired(m, site, false, 0);
+    fmx_watch_acquired(m, site, outer, false, 0);
     return true;
 }
 
@@ -670,12 +670,14 @@ void fast_mutex_release_slow_(fast_mutex_t *m)
         fmx_policy_make_way(m);
 }
 
-bool fast_mutex_try_failed_(fast_mutex_t *m)
+/* fast_mutex_try_failed_() for a try called from `site`, on m inside
+ * FAST_MUTEX `outer` (NULL for a fast_mutex_t). */
+static bool try_failed(fast_mutex_t *m, const void *site, const void *outer)
 {
     /* The inline fast path did not try: the thread id is not cached. */
     if (fast_mutex_self_tid_ == 0 && take_if_free(m, fast_mutex_self_(), 0)) {
         if (fmx_watching())
-            fmx_watch_acquired(m, __builtin_return_address(0), true, 0);
+            fmx_watch_acquired(m, site, outer, true, 0);
         return true;
     }
     uint32_t self = fast_mutex_self_();
@@ -688,4 +690,14 @@ bool fast_mutex_try_failed_(fast_mutex_t *m)
                                                   memory_order_relaxed, memory_order_relaxed))
             break;
     return false;
+}
+
+bool fast_mutex_try_failed_(fast_mutex_t *m)
+{
+    return try_failed(m, __builtin_return_address(0), NULL);
+}
+
+bool fmx_try_take(fast_mutex_t *m, const void *site, const void *outer)
+{
+    return fast_mutex_take_(m) || try_failed(m, site, outer);
 }

@@ -182,8 +182,9 @@ FMX_HIDDEN void fmx_report_add(struct fmx_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* "function+0xoff (address)" for a code address. */
 FMX_HIDDEN void fmx_report_add_site(struct fmx_report *r, const void *site);
-/* "mutex ADDRESS (NAME)". */
-FMX_HIDDEN void fmx_report_add_mutex(struct fmx_report *r, const void *m);
+/* "mutex ADDRESS (NAME)": m, or for a FAST_MUTEX (outer not NULL) the
+ * FAST_MUTEX around m, as its user knows it. */
+FMX_HIDDEN void fmx_report_add_mutex(struct fmx_report *r, const void *m, const void *outer);
 /* Delivers a lock-order report as FASTMUTEX_ON_DEADLOCK says (report,
  * abort, or ignore: then it is not delivered and the result is false). */
 FMX_HIDDEN bool fmx_report_order_problem(struct fmx_report *r);
@@ -278,11 +279,13 @@ FMX_HIDDEN void fmx_watch_init(const fast_mutex_t *m, const void *site);
 /* The registry was just mapped at [registry, registry + size). */
 FMX_HIDDEN void fmx_watch_registry(const void *registry, size_t size);
 FMX_HIDDEN void fmx_watch_destroy(const fast_mutex_t *m);
+/* In the hooks below, `outer` is the FAST_MUTEX whose Event.Lock m is (the
+ * address its user and the tools name it by), NULL for a fast_mutex_t. */
 /* The calling thread is about to take m, blocking if it must. */
-FMX_HIDDEN void fmx_watch_before_wait(const fast_mutex_t *m, const void *site);
+FMX_HIDDEN void fmx_watch_before_wait(const fast_mutex_t *m, const void *site, const void *outer);
 /* The calling thread took m at `site`, waiting from `wait_start_ns` (0:
  * it did not wait); `try` for fast_mutex_try_acquire. */
-FMX_HIDDEN void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try,
+FMX_HIDDEN void fmx_watch_acquired(const fast_mutex_t *m, const void *site, const void *outer, bool try,
                                    uint64_t wait_start_ns);
 /* A timed acquire gave up. */
 FMX_HIDDEN void fmx_watch_gave_up(const fast_mutex_t *m);
@@ -293,17 +296,18 @@ FMX_HIDDEN void fmx_watch_released(const fast_mutex_t *m);
 /* verify.c: the lock-order verifier (FASTMUTEX_VERIFY=order). */
 FMX_HIDDEN void fmx_verify_init(const fast_mutex_t *m, const void *site);
 FMX_HIDDEN void fmx_verify_destroy(const fast_mutex_t *m);
-FMX_HIDDEN void fmx_verify_before_wait(const fast_mutex_t *m, const void *site);
-FMX_HIDDEN void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try);
+FMX_HIDDEN void fmx_verify_before_wait(const fast_mutex_t *m, const void *site, const void *outer);
+FMX_HIDDEN void fmx_verify_acquired(const fast_mutex_t *m, const void *site, const void *outer, bool try);
 FMX_HIDDEN void fmx_verify_release(const fast_mutex_t *m);
 
 /* stats.c: the contention profile (FASTMUTEX_STATS=on or =FILE).  Setup
  * makes the table fmx stat reads (stats_table.h) and, when `file` is not
  * NULL, writes the profile there at exit. */
 FMX_HIDDEN void fmx_stats_setup(const char *file);
-/* m was taken at `site` after `wait_ns` (waited: it had to wait at all). */
-FMX_HIDDEN void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns,
-                                   bool waited);
+/* m (inside FAST_MUTEX `outer`, or NULL) was taken at `site` after
+ * `wait_ns` (waited: it had to wait at all). */
+FMX_HIDDEN void fmx_stats_acquired(const fast_mutex_t *m, const void *site, const void *outer,
+                                   uint64_t wait_ns, bool waited);
 /* m, taken at `site`, was held `hold_ns`. */
 FMX_HIDDEN void fmx_stats_released(const fast_mutex_t *m, const void *site, uint64_t hold_ns);
 
@@ -316,9 +320,9 @@ FMX_HIDDEN void fmx_site_text(const void *site, char *buf, size_t size);
 /* trace.c: the timeline (FASTMUTEX_TRACE=FILE), Chrome trace event JSON.
  * Setup takes the FILE; false when there is no memory for the trace. */
 FMX_HIDDEN bool fmx_trace_setup(const char *path);
-/* One span of the calling thread: a wait for m, or a hold of it, taken at
- * `site`, from start_ns for dur_ns. */
-FMX_HIDDEN void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *site,
+/* One span of the calling thread: a wait for m (inside FAST_MUTEX `outer`,
+ * or NULL), or a hold of it, taken at `site`, from start_ns for dur_ns. */
+FMX_HIDDEN void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *outer, const void *site,
                                uint64_t start_ns, uint64_t dur_ns);
 /* Writes what the trace holds (at exit, and before an abort). */
 FMX_HIDDEN void fmx_trace_flush(void);
@@ -341,10 +345,15 @@ FMX_HIDDEN void fmx_drd_destroy(const fast_mutex_t *m);
  * the address of the FAST_MUTEX around m (NULL otherwise). */
 FMX_HIDDEN int fmx_acquire(fast_mutex_t *m, const struct timespec *deadline, const void *site,
                            const void *outer);
-/* Takes m now if it is free (with what the inline fast path does, and
- * what it leaves to the library while the thread id is not cached);
- * false if it is held.  For the compat layer's own acquire. */
-FMX_HIDDEN bool fmx_take_now(fast_mutex_t *m, const void *site);
+/* Takes m, the Event.Lock of FAST_MUTEX `outer`, now if it is free (with
+ * what the inline fast path does, and what it leaves to the library while
+ * the thread id is not cached); false if it is held.  For the compat
+ * layer's own acquire. */
+FMX_HIDDEN bool fmx_take_now(fast_mutex_t *m, const void *site, const void *outer);
+/* fast_mutex_try_acquire() of m, the Event.Lock of FAST_MUTEX `outer`,
+ * called from `site` (without ThreadSanitizer's annotations, which the
+ * caller makes).  For the compat layer's try. */
+FMX_HIDDEN bool fmx_try_take(fast_mutex_t *m, const void *site, const void *outer);
 /* fast_mutex_init() for a mutex made at `site`. */
 FMX_HIDDEN void fmx_init_at(fast_mutex_t *m, const void *site);
 /* Reports, if the caller does not hold m, the release that is misuse. */

@@ -42,6 +42,10 @@ enum fmx_mutex_kind {
     FMX_KIND_WDM = 1,        /* a FAST_MUTEX; `outer` is its address */
 };
 
+/* Where a FAST_MUTEX's fast_mutex_t lies in it (Event.Lock; wdm.c asserts
+ * it): a reader checks an `outer` against the `mutex` it comes with. */
+#define FMX_WDM_LOCK_OFFSET 0x18u
+
 /* Values of `wake`, the word a waiting thread sleeps on. */
 enum fmx_wake {
     FMX_WAKE_NONE = 0,    /* keep sleeping */
@@ -52,6 +56,8 @@ enum fmx_wake {
 /* A mutex a thread holds, as the lock-order verifier saw it taken. */
 struct fmx_held {
     uint64_t mutex;    /* address of the fast_mutex_t */
+    uint64_t outer;    /* address of the FAST_MUTEX whose Event.Lock `mutex` is,
+                        * the address its user knows; 0 for a fast_mutex_t */
     uint64_t site;     /* return address into the caller of acquire */
     uint64_t since_ns; /* CLOCK_MONOTONIC when it was taken */
 };
@@ -135,7 +141,9 @@ _Static_assert(offsetof(struct fmx_registry, realtime_offset_ns) == 56 &&
     (sizeof(struct fmx_registry) + FMX_REGISTRY_THREADS * sizeof(struct fmx_record) +       \
      FMX_REGISTRY_NAMES * sizeof(struct fmx_name))
 
-_Static_assert(sizeof(struct fmx_record) == 544 &&
+_Static_assert(sizeof(struct fmx_held) == 32 && offsetof(struct fmx_held, outer) == 8,
+               "held entry layout is read by other processes");
+_Static_assert(sizeof(struct fmx_record) == 672 &&
                    offsetof(struct fmx_record, held) == 160, "record layout is read by other processes");
 _Static_assert(sizeof(struct fmx_name) == 40, "name layout is read by other processes");
 _Static_assert(sizeof(struct fmx_registry) == 72, "header layout is read by other processes");

@@ -454,9 +454,9 @@ void fmx_report_add_site(struct fmx_report *r, const void *site)
     add_site(r, site);
 }
 
-void fmx_report_add_mutex(struct fmx_report *r, const void *m)
+void fmx_report_add_mutex(struct fmx_report *r, const void *m, const void *outer)
 {
-    add_mutex(r, m, m);
+    add_mutex(r, outer != NULL ? outer : m, m);
 }
 
 bool fmx_report_order_problem(struct fmx_report *r)

@@ -128,11 +128,16 @@ static struct fmx_stats_row *row_of(const fast_mutex_t *m, const void *site)
     return &overflow;
 }
 
-void fmx_stats_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_ns, bool waited)
+void fmx_stats_acquired(const fast_mutex_t *m, const void *site, const void *outer, uint64_t wait_ns,
+                        bool waited)
 {
     pthread_mutex_lock(&stats_lock);
     struct fmx_stats_row *row = row_of(m, site);
     row_write_begin(row);
+    /* Each acquisition says again, as the memory at m may have become
+     * another kind of mutex since the row was made. */
+    if (row != &overflow)
+        row->outer = (uint64_t)(uintptr_t)outer;
     row->acquisitions++;
     if (waited) {
         row->contended++;
@@ -188,17 +193,37 @@ void fmx_site_text(const void *site, char *buf, size_t size)
     buf[n] = '\0';
 }
 
-static void write_row(FILE *f, const struct fmx_stats_row *s, bool is_overflow, bool json, bool first)
+/* A row names its mutex by the address its user knows: a FAST_MUTEX's own,
+ * not that of the fast_mutex_t inside it, which keys the row.  The text
+ * column: "0x55d0c0a0", or "FAST_MUTEX 0x55d0c0a0"; returns its length. */
+static int mutex_text(const struct fmx_stats_row *s, char *buf, size_t size)
+{
+    const void *outer = (const void *)(uintptr_t)s->outer;
+    int n = snprintf(buf, size, "%s%p", outer != NULL ? "FAST_MUTEX " : "",
+                     outer != NULL ? outer : (const void *)(uintptr_t)s->mutex);
+    return n > 0 ? n : 0;
+}
+
+/* One row; `width` is the text's mutex column. */
+static void write_row(FILE *f, const struct fmx_stats_row *s, bool is_overflow, bool json, bool first,
+                      int width)
 {
     const void *m = (const void *)(uintptr_t)s->mutex;
+    const void *outer = (const void *)(uintptr_t)s->outer;
+    const void *shown = outer != NULL ? outer : m;
     char name[FMX_NAME_LEN] = "";
     char site[256] = "(other mutexes and sites)";
+    char mutex[48];
     if (!is_overflow) {
         fmx_name_of(m, name, sizeof name);
+        if (name[0] == '\0' && outer != NULL)
+            fmx_name_of(outer, name, sizeof name);
         fmx_site_text((const void *)(uintptr_t)s->site, site, sizeof site);
     }
+    (void)mutex_text(s, mutex, sizeof mutex);
     if (json) {
-        fprintf(f, "%s\n  {\"mutex\": \"%p\", \"name\": ", first ? "" : ",", m);
+        fprintf(f, "%s\n  {\"mutex\": \"%p\", \"kind\": \"%s\", \"name\": ", first ? "" : ",", shown,
+                outer != NULL ? "FAST_MUTEX" : "fast_mutex_t");
         fmx_json_string(f, name);
         fprintf(f, ", \"site\": ");
         fmx_json_string(f, site);
@@ -210,9 +235,9 @@ static void write_row(FILE *f, const struct fmx_stats_row *s, bool is_overflow, 
                 s->hold_max_ns);
         return;
     }
-    fprintf(f, "%12" PRIu64 " %10" PRIu64 " %14.1f %12.1f %14.1f %12.1f  %p %-16s %s\n",
+    fprintf(f, "%12" PRIu64 " %10" PRIu64 " %14.1f %12.1f %14.1f %12.1f  %-*s %-16s %s\n",
             s->acquisitions, s->contended, s->wait_total_ns / 1e3, s->wait_max_ns / 1e3,
-            s->hold_total_ns / 1e3, s->hold_max_ns / 1e3, m,
+            s->hold_total_ns / 1e3, s->hold_max_ns / 1e3, width, mutex,
             name[0] ? name : "-", site);
 }
 
@@ -235,17 +260,24 @@ static void write_profile(void)
     }
     size_t len = strlen(out_path);
     bool json = len >= 5 && strcmp(out_path + len - 5, ".json") == 0;
+    /* The mutex column is as wide as its widest entry, 14 at least. */
+    int width = 14;
+    for (size_t i = 0; i < n; i++) {
+        char text[48];
+        int w = mutex_text(&rows[i], text, sizeof text);
+        width = w > width ? w : width;
+    }
     if (json)
         fprintf(f, "{\"pid\": %d, \"rows\": [", (int)getpid());
     else
         fprintf(f, "fastmutex contention profile of process %d, by total wait (times in us)\n"
-                   "%12s %10s %14s %12s %14s %12s  %-14s %-16s %s\n",
+                   "%12s %10s %14s %12s %14s %12s  %-*s %-16s %s\n",
                 (int)getpid(), "acquired", "contended", "wait total", "wait max", "hold total",
-                "hold max", "mutex", "name", "call site");
+                "hold max", width, "mutex", "name", "call site");
     for (size_t i = 0; i < n; i++)
-        write_row(f, &rows[i], false, json, i == 0);
+        write_row(f, &rows[i], false, json, i == 0, width);
     if (other.acquisitions != 0)
-        write_row(f, &other, true, json, n == 0);
+        write_row(f, &other, true, json, n == 0, width);
     if (json)
         fprintf(f, "\n]}\n");
     fclose(f);

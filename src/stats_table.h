@@ -33,6 +33,8 @@ struct fmx_stats_row {
     _Atomic uint32_t seq; /* odd while the row changes */
     uint32_t pad;
     uint64_t mutex;        /* the fast_mutex_t; 0: a free slot (or the overflow row) */
+    uint64_t outer;        /* the FAST_MUTEX whose Event.Lock `mutex` is, the address
+                            * its user knows; 0 for a fast_mutex_t */
     uint64_t site;         /* return address into the caller of acquire */
     uint64_t acquisitions; /* every acquire, try and timed acquire that took it */
     uint64_t contended;    /* of those, the ones that had to wait */
@@ -52,7 +54,8 @@ struct fmx_stats_header {
 
 #define FMX_STATS_SIZE (sizeof(struct fmx_stats_header) + FMX_STATS_ROWS * sizeof(struct fmx_stats_row))
 
-_Static_assert(sizeof(struct fmx_stats_row) == 72, "row layout is read by other processes");
+_Static_assert(sizeof(struct fmx_stats_row) == 80 && offsetof(struct fmx_stats_row, outer) == 16,
+               "row layout is read by other processes");
 _Static_assert(sizeof(struct fmx_stats_header) == 32, "header layout is read by other processes");
 
 #endif /* FASTMUTEX_STATS_TABLE_H */

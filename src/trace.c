@@ -17,6 +17,7 @@
 struct span {
     uint64_t start_ns, dur_ns;
     const fast_mutex_t *m;
+    const void *outer; /* the FAST_MUTEX around m, NULL for a fast_mutex_t */
     const void *site;
     uint32_t tid;
     bool hold;
@@ -37,15 +38,15 @@ static void after_fork_in_child(void)
     span_count = dropped = 0; /* the parent's events are the parent's */
 }
 
-void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *site, uint64_t start_ns,
-                    uint64_t dur_ns)
+void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *outer, const void *site,
+                    uint64_t start_ns, uint64_t dur_ns)
 {
     if (thread_name[0] == '\0')
         fmx_current_thread_name(thread_name);
     pthread_mutex_lock(&trace_lock);
     if (span_count < MAX_EVENTS) {
         struct span *s = &spans[span_count++];
-        *s = (struct span){.start_ns = start_ns, .dur_ns = dur_ns, .m = m, .site = site,
+        *s = (struct span){.start_ns = start_ns, .dur_ns = dur_ns, .m = m, .outer = outer, .site = site,
                            .tid = fast_mutex_self_(), .hold = hold};
         memcpy(s->thread, thread_name, sizeof s->thread);
     } else {
@@ -54,21 +55,26 @@ void fmx_trace_span(bool hold, const fast_mutex_t *m, const void *site, uint64_t
     pthread_mutex_unlock(&trace_lock);
 }
 
+/* A span names its mutex by the address its user knows: a FAST_MUTEX's
+ * own, not that of the fast_mutex_t inside it. */
 static void write_span(FILE *f, const struct span *s, int pid)
 {
     char name[FMX_NAME_LEN] = "";
     char site[256];
     char label[FMX_NAME_LEN + 32];
+    const void *shown = s->outer != NULL ? s->outer : (const void *)s->m;
     fmx_name_of(s->m, name, sizeof name);
+    if (name[0] == '\0' && s->outer != NULL)
+        fmx_name_of(s->outer, name, sizeof name);
     fmx_site_text(s->site, site, sizeof site);
     if (name[0] != '\0')
         snprintf(label, sizeof label, "%s %s", s->hold ? "hold" : "wait", name);
     else
-        snprintf(label, sizeof label, "%s %p", s->hold ? "hold" : "wait", (const void *)s->m);
+        snprintf(label, sizeof label, "%s %p", s->hold ? "hold" : "wait", shown);
     fprintf(f, ",\n{\"ph\":\"X\",\"cat\":\"%s\",\"name\":", s->hold ? "hold" : "wait");
     fmx_json_string(f, label);
     fprintf(f, ",\"pid\":%d,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"mutex\":\"%p\",\"site\":",
-            pid, s->tid, s->start_ns / 1e3, s->dur_ns / 1e3, (const void *)s->m);
+            pid, s->tid, s->start_ns / 1e3, s->dur_ns / 1e3, shown);
     fmx_json_string(f, site);
     fprintf(f, ",\"thread\":");
     fmx_json_string(f, s->thread);

@@ -42,6 +42,7 @@
 /* A mutex the calling thread holds. */
 struct held {
     const fast_mutex_t *m;
+    const void *outer; /* the FAST_MUTEX around m, NULL for a fast_mutex_t */
     const void *cls;
     const void *site; /* where it was taken */
     uint64_t since_ns; /* when, CLOCK_MONOTONIC */
@@ -68,6 +69,8 @@ struct node {
     enum node_kind kind;
     const void *key; /* the mutex, or the class's init site */
     const void *example; /* a mutex of the class */
+    const void *outer;   /* the FAST_MUTEX around the mutex (or the example), the
+                          * address reports name it by; NULL for a fast_mutex_t */
     struct edge *edges;
     uint32_t count, capacity;
     uint32_t seen;   /* search stamp */
@@ -246,10 +249,10 @@ static void add_node_name(struct fmx_report *r, uint32_t i)
         fmx_report_add(r, "class ");
         fmx_report_add_site(r, nodes[i].key);
         fmx_report_add(r, " (e.g. ");
-        fmx_report_add_mutex(r, nodes[i].example);
+        fmx_report_add_mutex(r, nodes[i].example, nodes[i].outer);
         fmx_report_add(r, ")");
     } else {
-        fmx_report_add_mutex(r, nodes[i].key);
+        fmx_report_add_mutex(r, nodes[i].key, nodes[i].outer);
     }
 }
 
@@ -293,10 +296,11 @@ static void write_cycle(struct fmx_report *r, uint32_t held_node, uint32_t taken
         fmx_report_add(r, "  FASTMUTEX_ON_DEADLOCK=abort: aborting\n");
 }
 
-/* Learns held -> taken in one graph; true, with the report written, when
- * that closes a cycle.  Graph lock held. */
+/* Learns held -> taken (m, inside FAST_MUTEX `outer` or not) in one
+ * graph; true, with the report written, when that closes a cycle.  Graph
+ * lock held. */
 static bool learn(enum node_kind kind, const void *held_key, const void *taken_key,
-                  const struct held *h, const fast_mutex_t *m, const void *site,
+                  const struct held *h, const fast_mutex_t *m, const void *outer, const void *site,
                   struct fmx_report *r)
 {
     uint32_t from = find_node(kind, held_key, true);
@@ -307,6 +311,8 @@ static bool learn(enum node_kind kind, const void *held_key, const void *taken_k
         nodes[from].example = h->m;
         nodes[to].example = m;
     }
+    nodes[from].outer = h->outer;
+    nodes[to].outer = outer;
     bool cycle = find_path(to, from);
     if (cycle && r != NULL)
         write_cycle(r, from, to, h, site);
@@ -314,7 +320,7 @@ static bool learn(enum node_kind kind, const void *held_key, const void *taken_k
     return cycle;
 }
 
-void fmx_verify_before_wait(const fast_mutex_t *m, const void *site)
+void fmx_verify_before_wait(const fast_mutex_t *m, const void *site, const void *outer)
 {
     if (held_count == 0)
         return;
@@ -327,9 +333,9 @@ void fmx_verify_before_wait(const fast_mutex_t *m, const void *site)
         if (h->m == m)
             continue; /* a recursive acquire: reported as misuse */
         /* One report per acquisition: the first cycle found. */
-        if (learn(NODE_MUTEX, h->m, m, h, m, site, cycle ? NULL : &r))
+        if (learn(NODE_MUTEX, h->m, m, h, m, outer, site, cycle ? NULL : &r))
             cycle = true;
-        if (h->cls != cls && learn(NODE_CLASS, h->cls, cls, h, m, site, cycle ? NULL : &r))
+        if (h->cls != cls && learn(NODE_CLASS, h->cls, cls, h, m, outer, site, cycle ? NULL : &r))
             cycle = true;
     }
     pthread_mutex_unlock(&graph_lock);
@@ -354,13 +360,14 @@ static void publish_held(bool claim, int from)
     FMX_RECORD_STORE(rec->held_count, (uint32_t)held_count);
     for (int i = from; i < listed; i++) {
         FMX_RECORD_STORE(rec->held[i].mutex, (uint64_t)(uintptr_t)held[i].m);
+        FMX_RECORD_STORE(rec->held[i].outer, (uint64_t)(uintptr_t)held[i].outer);
         FMX_RECORD_STORE(rec->held[i].site, (uint64_t)(uintptr_t)held[i].site);
         FMX_RECORD_STORE(rec->held[i].since_ns, held[i].since_ns);
     }
     fmx_record_write_end(rec);
 }
 
-void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try)
+void fmx_verify_acquired(const fast_mutex_t *m, const void *site, const void *outer, bool try)
 {
     (void)try; /* a try adds no edge (none was learned before it) */
     if (held_count == 0)
@@ -380,7 +387,8 @@ void fmx_verify_acquired(const fast_mutex_t *m, const void *site, bool try)
     pthread_mutex_lock(&graph_lock);
     const void *cls = class_of(m);
     pthread_mutex_unlock(&graph_lock);
-    held[held_count++] = (struct held){.m = m, .cls = cls, .site = site, .since_ns = fmx_now_ns()};
+    held[held_count++] =
+        (struct held){.m = m, .outer = outer, .cls = cls, .site = site, .since_ns = fmx_now_ns()};
     publish_held(true, held_count - 1);
 }
 
@@ -415,7 +423,7 @@ static void check_thread_exit(void *unused)
                    name, held_count, held_count == 1 ? "" : "es");
     for (int i = 0; i < held_count && i < MAX_HELD; i++) {
         fmx_report_add(&r, "  ");
-        fmx_report_add_mutex(&r, held[i].m);
+        fmx_report_add_mutex(&r, held[i].m, held[i].outer);
         fmx_report_add(&r, ", taken at ");
         fmx_report_add_site(&r, held[i].site);
         fmx_report_add(&r, "\n");

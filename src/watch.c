@@ -25,6 +25,7 @@ static bool stats, trace;
 #define MAX_HELD 32
 struct holding {
     const fast_mutex_t *m;
+    const void *outer; /* the FAST_MUTEX around m, NULL for a fast_mutex_t */
     const void *site;
     uint64_t since_ns;
 };
@@ -134,10 +135,10 @@ void fmx_watch_destroy(const fast_mutex_t *m)
         fmx_helgrind_destroy(m);
 }
 
-void fmx_watch_before_wait(const fast_mutex_t *m, const void *site)
+void fmx_watch_before_wait(const fast_mutex_t *m, const void *site, const void *outer)
 {
     if (verify_order)
-        fmx_verify_before_wait(m, site);
+        fmx_verify_before_wait(m, site, outer);
     if (valgrind)
         valgrind_seen(m);
     if (valgrind && !drd)
@@ -145,16 +146,17 @@ void fmx_watch_before_wait(const fast_mutex_t *m, const void *site)
 }
 
 /* The wait, if any, and the start of the hold. */
-static void timed_acquired(const fast_mutex_t *m, const void *site, uint64_t wait_start_ns)
+static void timed_acquired(const fast_mutex_t *m, const void *site, const void *outer,
+                           uint64_t wait_start_ns)
 {
     uint64_t now = fmx_now_ns();
     uint64_t wait = wait_start_ns != 0 && now > wait_start_ns ? now - wait_start_ns : 0;
     if (stats)
-        fmx_stats_acquired(m, site, wait, wait_start_ns != 0);
+        fmx_stats_acquired(m, site, outer, wait, wait_start_ns != 0);
     if (trace && wait_start_ns != 0)
-        fmx_trace_span(false, m, site, wait_start_ns, wait);
+        fmx_trace_span(false, m, outer, site, wait_start_ns, wait);
     if (holding_count < MAX_HELD)
-        holding[holding_count] = (struct holding){.m = m, .site = site, .since_ns = now};
+        holding[holding_count] = (struct holding){.m = m, .outer = outer, .site = site, .since_ns = now};
     holding_count++;
 }
 
@@ -169,7 +171,7 @@ static void timed_release(const fast_mutex_t *m)
         if (stats)
             fmx_stats_released(m, holding[i].site, hold);
         if (trace)
-            fmx_trace_span(true, m, holding[i].site, holding[i].since_ns, hold);
+            fmx_trace_span(true, m, holding[i].outer, holding[i].site, holding[i].since_ns, hold);
         memmove(&holding[i], &holding[i + 1], (size_t)(n - i - 1) * sizeof holding[0]);
         holding_count--;
         return;
@@ -178,12 +180,13 @@ static void timed_release(const fast_mutex_t *m)
         holding_count--; /* one past the bound: its hold is not timed */
 }
 
-void fmx_watch_acquired(const fast_mutex_t *m, const void *site, bool try, uint64_t wait_start_ns)
+void fmx_watch_acquired(const fast_mutex_t *m, const void *site, const void *outer, bool try,
+                        uint64_t wait_start_ns)
 {
     if (verify_order)
-        fmx_verify_acquired(m, site, try);
+        fmx_verify_acquired(m, site, outer, try);
     if (stats || trace)
-        timed_acquired(m, site, wait_start_ns);
+        timed_acquired(m, site, outer, wait_start_ns);
     if (drd) {
         fmx_drd_seen(m);
         fmx_drd_acquired(m);

@@ -7,6 +7,9 @@
 
 static _Thread_local KIRQL current_irql = PASSIVE_LEVEL;
 
+_Static_assert(offsetof(FAST_MUTEX, Event.Lock) == FMX_WDM_LOCK_OFFSET,
+               "registry.h tells readers where a FAST_MUTEX's lock lies");
+
 /* Where Windows would bugcheck, report the stop code and abort. */
 #define BUGCHECK(code, m, site, ...) fmx_misuse("IRQL check failed, " code, m, site, __VA_ARGS__)
 /* The same about a FAST_MUTEX, named by its own address as fmx and the
@@ -88,7 +91,7 @@ static void lock(PFAST_MUTEX m, const void *site)
     fast_mutex_tsan_pre_lock_(inner, 0);
     /* The acquire's own fast path: a try_acquire would ask the holder to
      * make way for it (TRYING), which a thread about to wait needs not. */
-    if (!fmx_take_now(inner, site)) {
+    if (!fmx_take_now(inner, site, m)) {
         /* Caught here rather than in the slow path, to name the FAST_MUTEX. */
         if ((uint32_t)fast_mutex_owner(inner) == fast_mutex_self_())
             fmx_misuse_wdm("recursive acquire", m, inner, site, "the calling thread already holds it");
@@ -130,8 +133,14 @@ void ExAcquireFastMutex(PFAST_MUTEX FastMutex)
 
 BOOLEAN ExTryToAcquireFastMutex(PFAST_MUTEX FastMutex)
 {
-    require_at_most_apc("ExTryToAcquireFastMutex", FastMutex, __builtin_return_address(0));
-    if (!fast_mutex_try_acquire(&FastMutex->Event.Lock))
+    const void *site = __builtin_return_address(0);
+    fast_mutex_t *inner = &FastMutex->Event.Lock;
+    require_at_most_apc("ExTryToAcquireFastMutex", FastMutex, site);
+    /* fast_mutex_try_acquire(), telling the diagnostics the FAST_MUTEX. */
+    fast_mutex_tsan_pre_lock_(inner, FAST_MUTEX_TSAN_TRY_);
+    bool taken = fmx_try_take(inner, site, FastMutex);
+    fast_mutex_tsan_post_lock_(inner, FAST_MUTEX_TSAN_TRY_ | (taken ? 0u : FAST_MUTEX_TSAN_TRY_FAILED_));
+    if (!taken)
         return FALSE;
     __atomic_fetch_and(&FastMutex->Count, ~FM_LOCK_BIT, __ATOMIC_RELAXED);
     FastMutex->Owner = KeGetCurrentThread();

@@ -2,13 +2,34 @@
  * trace_test.sh): two threads take the mutex "hot" 50 times each and hold
  * it 200 us each time, so they wait for each other; then the main thread
  * takes "cold" 10 times, never waiting.  With the argument "misuse" it
- * then releases "cold" once more, which the library reports and aborts. */
+ * then releases "cold" once more, which the library reports and aborts.
+ * With "wdm" it then takes the FAST_MUTEX "wdm" 5 times (3 by
+ * ExAcquireFastMutex, 1 by ExTryToAcquireFastMutex, 1 by
+ * ExAcquireFastMutexUnsafe) and prints "wdm=ADDRESS". */
 #include <fastmutex.h>
+#include <fastmutex/wdm.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static fast_mutex_t hot, cold;
+static FAST_MUTEX wdm;
+
+static void take_wdm(void)
+{
+    ExInitializeFastMutex(&wdm);
+    fast_mutex_set_name(&wdm.Event.Lock, "wdm");
+    for (int i = 0; i < 3; i++) {
+        ExAcquireFastMutex(&wdm);
+        ExReleaseFastMutex(&wdm);
+    }
+    if (ExTryToAcquireFastMutex(&wdm))
+        ExReleaseFastMutex(&wdm);
+    ExAcquireFastMutexUnsafe(&wdm);
+    ExReleaseFastMutexUnsafe(&wdm);
+    printf("wdm=%p\n", (void *)&wdm);
+}
 
 static void *worker(void *arg)
 {
@@ -39,5 +60,7 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "misuse") == 0)
         fast_mutex_release(&cold);
+    if (argc > 1 && strcmp(argv[1], "wdm") == 0)
+        take_wdm();
     return 0;
 }

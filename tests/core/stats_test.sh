@@ -35,6 +35,23 @@ head -1 "$dir/profile.txt" | grep -q "^fastmutex contention profile of process [
 sed -n 3p "$dir/profile.txt" | grep -q " hot " ||
     { cat "$dir/profile.txt"; echo "stats_test.sh: 'hot' is not the first row" >&2; exit 1; }
 echo "text profile: hot first"
+# A FAST_MUTEX's rows name it by its own address, the one its user knows,
+# not by the fast_mutex_t inside it: in JSON with its kind, in text after
+# the word FAST_MUTEX.
+wdm=$(FASTMUTEX_STATS="$dir/profile-wdm.json" "$fixture" wdm)
+python3 - "$dir/profile-wdm.json" "${wdm#wdm=}" <<'PY'
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1]))["rows"] if r["name"] == "wdm"]
+address = int(sys.argv[2], 16)
+if not (sum(r["acquisitions"] for r in rows) == 5 and len(rows) == 3 and
+        all(int(r["mutex"], 16) == address and r["kind"] == "FAST_MUTEX" for r in rows)):
+    print(json.dumps(rows, indent=1))
+    sys.exit("stats_test.sh: the FAST_MUTEX's rows do not name %s: %r" % (sys.argv[2], rows))
+PY
+wdm=$(FASTMUTEX_STATS="$dir/profile-wdm.txt" "$fixture" wdm)
+[ "$(grep -c "  FAST_MUTEX ${wdm#wdm=} wdm " "$dir/profile-wdm.txt")" = 3 ] ||
+    { cat "$dir/profile-wdm.txt"; echo "stats_test.sh: text rows do not name FAST_MUTEX ${wdm#wdm=}" >&2; exit 1; }
+echo "FAST_MUTEX: 3 rows (acquire, try, unsafe) name its own address ${wdm#wdm=}"
 # A file that cannot be written: one line on stderr as the program starts,
 # the program unharmed, and no profile written anywhere.
 FASTMUTEX_STATS=/nonexistent-dir/profile.txt "$fixture" 2>"$dir/err.txt"

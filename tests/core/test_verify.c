@@ -299,12 +299,16 @@ static void test_exit_holding(void **state)
     expect_text("(left-held), taken at exit_holding+");
 }
 
+/* Two FAST_MUTEXes taken in both orders: the report names each by its own
+ * address, the one its user and fmx know, not by the fast_mutex_t inside. */
 static void test_wdm_inversion(void **state)
 {
     (void)state;
     static FAST_MUTEX a, b;
     ExInitializeFastMutex(&a);
     ExInitializeFastMutex(&b);
+    name(&a.Event.Lock, "wdm-A");
+    name(&b.Event.Lock, "wdm-B");
     ExAcquireFastMutex(&a);
     ExAcquireFastMutex(&b);
     ExReleaseFastMutex(&b);
@@ -314,6 +318,14 @@ static void test_wdm_inversion(void **state)
     ExReleaseFastMutex(&a);
     ExReleaseFastMutex(&b);
     expect_reports(1);
+    char text[256];
+    snprintf(text, sizeof text, "takes mutex %p (wdm-A)\n  while holding mutex %p (wdm-B), taken at ",
+             (void *)&a, (void *)&b);
+    expect_text(text);
+    snprintf(text, sizeof text, "took mutex %p (wdm-B) at ", (void *)&b);
+    expect_text(text);
+    snprintf(text, sizeof text, "\n      while holding mutex %p (wdm-A), taken at ", (void *)&a);
+    expect_text(text);
     /* No wait happened: Windows' Contention stays 0. */
     assert_int_equal(a.Contention, 0);
     assert_int_equal(b.Contention, 0);
@@ -463,6 +475,89 @@ static void test_held_published(void **state)
     expect_reports(0);
 }
 
+/* A thread that holds three FAST_MUTEXes, taken by ExAcquireFastMutex,
+ * ExTryToAcquireFastMutex and ExAcquireFastMutexUnsafe, until told to let
+ * go.  Exported so that its call sites can be told apart. */
+struct wdm_holder {
+    FAST_MUTEX *m[3];
+    _Atomic pid_t tid;
+    atomic_bool holding, let_go;
+};
+
+void *hold_three_wdm(void *arg);
+void *hold_three_wdm(void *arg)
+{
+    struct wdm_holder *h = arg;
+    ExAcquireFastMutex(h->m[0]);
+    assert_true(ExTryToAcquireFastMutex(h->m[1]));
+    ExAcquireFastMutexUnsafe(h->m[2]);
+    atomic_store(&h->tid, gettid());
+    atomic_store(&h->holding, true);
+    while (!atomic_load(&h->let_go))
+        core_sleep_ms(1);
+    ExReleaseFastMutexUnsafe(h->m[2]);
+    ExReleaseFastMutex(h->m[1]);
+    ExReleaseFastMutex(h->m[0]);
+    return NULL;
+}
+
+/* A held FAST_MUTEX is listed by its own address (outer) beside the
+ * fast_mutex_t inside it, whichever call took it, with the caller's site. */
+static void test_wdm_held_published(void **state)
+{
+    (void)state;
+    static FAST_MUTEX m[3];
+    struct wdm_holder h = {.m = {&m[0], &m[1], &m[2]}};
+    for (int i = 0; i < 3; i++)
+        ExInitializeFastMutex(&m[i]);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_three_wdm, &h), 0);
+    bool ok;
+    CORE_POLL_UNTIL(ok, atomic_load(&h.holding), CORE_POLL_LIMIT_MS);
+    assert_true(ok);
+    struct fmx_record rec;
+    bool has_record = copy_record(atomic_load(&h.tid), &rec);
+    if (verifying) {
+        assert_true(has_record);
+        assert_int_equal(rec.held_count, 3);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(rec.held[i].mutex, (uint64_t)(uintptr_t)&m[i].Event.Lock);
+            assert_int_equal(rec.held[i].outer, (uint64_t)(uintptr_t)&m[i]);
+            Dl_info where = {0};
+            assert_true(dladdr((void *)(uintptr_t)rec.held[i].site, &where) != 0);
+            assert_string_equal(where.dli_sname, "hold_three_wdm");
+        }
+    }
+    atomic_store(&h.let_go, true);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    expect_reports(0);
+}
+
+/* A thread that exits holding a FAST_MUTEX: the report names it by its own
+ * address. */
+static void *exit_holding_wdm(void *arg)
+{
+    pthread_setname_np(pthread_self(), "wdm-leaver");
+    ExAcquireFastMutex(arg);
+    return NULL;
+}
+
+static void test_exit_holding_wdm(void **state)
+{
+    (void)state;
+    static FAST_MUTEX left;
+    ExInitializeFastMutex(&left);
+    name(&left.Event.Lock, "wdm-left");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, exit_holding_wdm, &left), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    expect_reports(1);
+    char text[128];
+    snprintf(text, sizeof text, "(wdm-leaver) exits holding 1 mutex\n  mutex %p (wdm-left), taken at ",
+             (void *)&left);
+    expect_text(text);
+}
+
 int main(void)
 {
     const char *v = getenv("FASTMUTEX_VERIFY");
@@ -481,6 +576,8 @@ int main(void)
                                         restore_reports),
         cmocka_unit_test_setup_teardown(test_fast_path_switch, catch_reports, restore_reports),
         cmocka_unit_test_setup_teardown(test_held_published, catch_reports, restore_reports),
+        cmocka_unit_test_setup_teardown(test_wdm_held_published, catch_reports, restore_reports),
+        cmocka_unit_test_setup_teardown(test_exit_holding_wdm, catch_reports, restore_reports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

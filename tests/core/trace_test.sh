@@ -31,6 +31,16 @@ check("waits for hot only", waits and all(e["name"] == "wait hot" for e in waits
 check("two threads hold hot", len({e["tid"] for e in holds if e["name"] == "hold hot"}) == 2)
 print(f"trace: {len(holds)} holds, {len(waits)} waits")
 PY
+# A FAST_MUTEX's spans name it by its own address, not by the fast_mutex_t
+# inside it.
+wdm=$(FASTMUTEX_TRACE="$dir/trace-wdm.json" "$fixture" wdm)
+python3 - "$dir/trace-wdm.json" "${wdm#wdm=}" <<'PY'
+import json, sys
+spans = [e for e in json.load(open(sys.argv[1]))["traceEvents"] if e["ph"] == "X" and e["name"] == "hold wdm"]
+if len(spans) != 5 or any(int(e["args"]["mutex"], 16) != int(sys.argv[2], 16) for e in spans):
+    sys.exit("trace_test.sh: the FAST_MUTEX's 5 holds do not name %s: %r" % (sys.argv[2], spans))
+print("trace: the FAST_MUTEX's 5 holds name its own address")
+PY
 # The abort path: the trace is written before the process dies.
 status=0
 FASTMUTEX_TRACE="$dir/abort.json" "$fixture" misuse 2>"$dir/abort.err" || status=$?

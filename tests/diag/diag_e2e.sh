@@ -274,33 +274,38 @@ case_thread() {
     expect_error "process $F_pid has no thread 4194303"
 }
 
-# expect_holds WHAT: $OUT lists HeldOne, HeldTwo and HeldThree as held by
-# the holds fixture's thread, each with its time held and where it was
-# taken, and nothing else.
+# expect_holds WHAT: $OUT lists HeldOne, HeldTwo and HeldThree (each a
+# fast_mutex_t) and HeldFast (a FAST_MUTEX, named by its own address) as
+# held by the holds fixture's thread, each with its time held and where it
+# was taken, and nothing else.
 expect_holds() {
-    local what=$1 n=0 mutex name line
-    for mutex in one:HeldOne:HOLD-ONE two:HeldTwo:HOLD-TWO three:HeldThree:HOLD-THREE; do
-        IFS=: read -r var name line <<<"$mutex"
+    local what=$1 n=0 mutex kind name line
+    for mutex in one:fast_mutex_t:HeldOne:HOLD-ONE two:fast_mutex_t:HeldTwo:HOLD-TWO \
+        three:fast_mutex_t:HeldThree:HOLD-THREE fast:FAST_MUTEX:HeldFast:HOLD-FAST; do
+        IFS=: read -r var kind name line <<<"$mutex"
         local address_var=F_$var
         n=$((n + 1))
-        grep -qE "^  (Holds:        |              )fast_mutex_t ${!address_var} \($name\) <held_$var>, held [0-9]+s\.[0-9]{3}$" <<<"$OUT" ||
+        grep -qE "^  (Holds:        |              )$kind ${!address_var} \($name\) <held_$var>, held [0-9]+s\.[0-9]{3}$" <<<"$OUT" ||
             fail "$what: $name not listed as held: $OUT"
         # The call into the library may sit in GCC's holder_thread.cold part.
         grep -A1 "($name)" <<<"$OUT" | grep -qE "^                  taken at holder_thread(\.cold)?\+0x[0-9a-f]+ diag_fixture\.c:$(line_of "FMX-SITE-$line")$" ||
             fail "$what: where $name was taken: $OUT"
     done
-    [[ $(grep -c ', held ' <<<"$OUT") -eq 3 ]] || fail "$what: not exactly 3 mutexes held: $OUT"
+    [[ $(grep -c ', held ' <<<"$OUT") -eq 4 ]] || fail "$what: not exactly 4 mutexes held: $OUT"
 }
 
 # The holder's record in $WORK/core made hostile: a held count far past
-# the array, an entry at an address that holds no mutex, and one at a word
-# that names no owner.  fmx lists the array only and marks what the lock
-# words do not confirm.  Offsets: src/registry.h asserts held at 160 (the
-# count just before it) and tid at 12.
+# the array, an entry at an address that holds no mutex, one at a word
+# that names no owner, and a FAST_MUTEX (the fourth) claimed at an address
+# its lock cannot lie in.  fmx lists the array only, marks what the lock
+# words do not confirm, and shows the lock of a FAST_MUTEX claimed wrongly
+# as the fast_mutex_t it is.  Offsets: src/registry.h asserts held at 160
+# (the count just before it), 32-byte entries with outer at 8, and tid at
+# 12.
 hostile_holds() {
-    python3 - "$WORK/core" "$F_holder" "$F_one" <<'EOF' || fail "cannot make the hostile core"
+    python3 - "$WORK/core" "$F_holder" "$F_one" "$F_fast" <<'EOF' || fail "cannot make the hostile core"
 import struct, sys
-path, tid, one = sys.argv[1], int(sys.argv[2]), int(sys.argv[3], 16)
+path, tid, one, fast = sys.argv[1], int(sys.argv[2]), int(sys.argv[3], 16), int(sys.argv[4], 16)
 data = bytearray(open(path, "rb").read())
 at = data.find(struct.pack("<II", 0x58544d46, 4))
 record_size, used, records = [struct.unpack_from(f, data, at + o)[0]
@@ -310,7 +315,8 @@ for i in range(used):
     if struct.unpack_from("<i", data, rec + 12)[0] == tid:
         struct.pack_into("<I", data, rec + 156, 0xFFFFFFFF)
         struct.pack_into("<Q", data, rec + 160, 8)
-        struct.pack_into("<Q", data, rec + 160 + 24, one + 4)
+        struct.pack_into("<Q", data, rec + 160 + 32, one + 4)
+        struct.pack_into("<Q", data, rec + 160 + 3 * 32 + 8, fast + 8)
         break
 else:
     sys.exit("no record of thread %d" % tid)
@@ -323,12 +329,14 @@ EOF
     expect_in "$OUT" "[no mutex readable there]" "hostile held list: no mutex at 0x8"
     expect_in "$OUT" "[its lock word names another owner]" "hostile held list: a word that is no lock of the holder"
     expect_in "$OUT" "and 4294967279 more (a record lists 16)" "hostile held list: the count past the array"
+    expect_in "$OUT" "fast_mutex_t $(printf '0x%x' $((F_fast + 0x18))) (HeldFast)" \
+        "hostile held list: a FAST_MUTEX claimed where its lock cannot lie"
     [[ $(grep -c ', held ' <<<"$OUT") -eq 16 ]] || fail "hostile held list: not 16 entries listed: $OUT"
 }
 
-# A thread that holds three mutexes, nobody waiting: with the verifier on,
-# fmx thread lists all three, live and in a core; its long name is shown
-# whole.  With the verifier off, the thread has no record and no holds.
+# A thread that holds four mutexes (one a FAST_MUTEX), nobody waiting: with
+# the verifier on, fmx thread lists all four, live and in a core; its long
+# name is shown whole.  With the verifier off, no holds are listed.
 case_thread_holds() {
     FASTMUTEX_VERIFY=order start_fixture holds
     run_fmx thread "$F_pid" "$F_holder"
@@ -353,7 +361,9 @@ case_thread_holds() {
     run_fmx thread "$F_pid" "$F_holder"
     [[ $RC -eq 0 ]] || fail "fmx thread (verifier off) exited $RC: $ERR"
     [[ $OUT != *"Holds:"* ]] || fail "verifier off: holds listed: $OUT"
-    expect_in "$OUT" "Thread $F_holder (DiagHolderOfThr) of process $F_pid" "verifier off: no record, the comm"
+    # The FAST_MUTEX's Owner (KeGetCurrentThread()) is the thread's record,
+    # which keeps its long name, whatever the verifier does.
+    expect_in "$OUT" "Thread $F_holder (DiagHolderOfThreeMutexes) of process $F_pid" "verifier off: the title"
 }
 
 case_thread_noptrace() {

@@ -17,7 +17,8 @@
  *   diag_fixture orphan            Leaver takes g_queue.lock and exits holding
  *                                  it; then Orphaned waits for it for ever.
  *   diag_fixture holds             DiagHolderOfThreeMutexes (a long name) holds
- *                                  HeldOne, HeldTwo and HeldThree; nobody waits.
+ *                                  HeldOne, HeldTwo and HeldThree, and HeldFast
+ *                                  (a FAST_MUTEX); nobody waits.
  *                                  Run with FASTMUTEX_VERIFY=order, its record
  *                                  lists them.
  *
@@ -56,6 +57,7 @@ static pthread_barrier_t setup;
 static fast_mutex_t held_one = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t held_two = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t held_three = FAST_MUTEX_INITIALIZER;
+static FAST_MUTEX held_fast;
 static _Atomic pid_t holder_tid;
 static _Atomic pid_t owner_tid, waiter_tid, wdm_waiter_tid, a_tid, b_tid, leaver_tid, orphaned_tid;
 
@@ -303,6 +305,7 @@ static void *holder_thread(void *arg)
     fast_mutex_acquire(&held_one); /* FMX-SITE-HOLD-ONE */
     fast_mutex_acquire(&held_two); /* FMX-SITE-HOLD-TWO */
     fast_mutex_acquire(&held_three); /* FMX-SITE-HOLD-THREE */
+    ExAcquireFastMutex(&held_fast); /* FMX-SITE-HOLD-FAST */
     pthread_barrier_wait(&setup);
     sleep_for_ever();
     return NULL;
@@ -314,11 +317,13 @@ static int holds(void)
     fast_mutex_set_name(&held_one, "HeldOne");
     fast_mutex_set_name(&held_two, "HeldTwo");
     fast_mutex_set_name(&held_three, "HeldThree");
+    ExInitializeFastMutex(&held_fast);
+    fast_mutex_set_name(&held_fast.Event.Lock, "HeldFast");
     pthread_barrier_init(&setup, NULL, 2);
     start(&holder, holder_thread);
     pthread_barrier_wait(&setup);
-    printf("ready pid=%d holder=%d one=%p two=%p three=%p\n", (int)getpid(), (int)holder_tid,
-           (void *)&held_one, (void *)&held_two, (void *)&held_three);
+    printf("ready pid=%d holder=%d one=%p two=%p three=%p fast=%p\n", (int)getpid(), (int)holder_tid,
+           (void *)&held_one, (void *)&held_two, (void *)&held_three, (void *)&held_fast);
     fflush(stdout);
     sleep_for_ever();
     return 0;

@@ -78,7 +78,7 @@ static void hold(struct image *img)
     img->records[2].held_count = 2;
     img->records[2].held[0] = (struct fmx_held){.mutex = 0x7f0000001000, .site = 0x401100,
                                                 .since_ns = 900000000u};
-    img->records[2].held[1] = (struct fmx_held){.mutex = 0x7f0000002018, .site = 0x401200,
+    img->records[2].held[1] = (struct fmx_held){.mutex = 0x7f0000002018, .outer = 0x7f0000002000, .site = 0x401200,
                                                 .since_ns = 950000000u};
     name(&img->names[0], 0x7f0000001000, "DiagMutex");
     name(&img->names[2], 0x7f0000002000, "DiagFastMutex");

@@ -4,8 +4,8 @@
 #
 #   stat_e2e.sh CASE FMX FIXTURE FIXTURE_SOURCE
 #
-# live    the text view: both mutexes, their counts, sorted by total wait,
-#         sites named by file:line
+# live    the text view: the three mutexes, their counts, sorted by total
+#         wait, sites named by file:line, the FAST_MUTEX by its own address
 # json    --json parses, and agrees row for row with the text view
 # errors  bad PID, no such process, a fastmutex process without stats, a
 #         process that does not use fastmutex: one line, non-zero exit, and
@@ -43,7 +43,8 @@ line_of() {
 }
 
 # Starts the fixture with the environment given (VAR=VALUE ...) and
-# FIXTURE_ARGS, and waits for its ready line: F_pid, F_hot, F_warm, F_child.
+# FIXTURE_ARGS, and waits for its ready line: F_pid, F_hot, F_warm, F_fast,
+# F_child.
 start_fixture() {
     env "$@" "$FIXTURE" ${FIXTURE_ARGS:-} >"$WORK/fixture.out" 2>"$WORK/fixture.err" &
     PIDS+=($!)
@@ -68,9 +69,10 @@ run_fmx() {
 
 # Checks the text view in $1 against what the fixture did.
 check_text() {
-    python3 - "$1" "$F_hot" "$F_warm" "$(line_of FMX-STAT-HOT)" "$(line_of FMX-STAT-WARM)" <<'PY'
+    python3 - "$1" "$F_hot" "$F_warm" "$F_fast" "$(line_of FMX-STAT-HOT)" "$(line_of FMX-STAT-WARM)" \
+        "$(line_of 'FMX-STAT-FAST ')" "$(line_of FMX-STAT-FAST-TRY)" "$(line_of FMX-STAT-FAST-UNSAFE)" <<'PY'
 import re, sys
-text, hot, warm, hot_line, warm_line = sys.argv[1:]
+text, hot, warm, fast, hot_line, warm_line, fast_line, try_line, unsafe_line = sys.argv[1:]
 lines = text.splitlines()
 def fail(why):
     print(text)
@@ -80,14 +82,21 @@ if not re.match(r"Contention profile of process \d+ \(stat_fixture\), by total w
 if not lines[1].split()[:2] == ["Acquired", "Contended"]:
     fail("header")
 rows = [re.split(r"\s{2,}", l.strip()) for l in lines[2:] if not re.match(r"\d+ rows?\.$", l)]
-acq = {"hot": 0, "warm": 0}
+acq = {"hot": 0, "warm": 0, "fast": 0}
+# The FAST_MUTEX by its own address, as fmx thread names it (not the
+# fast_mutex_t inside it, which keys its rows).
+shown = {"hot": hot + " (hot)", "warm": warm + " (warm)", "fast": "FAST_MUTEX " + fast + " (fast)"}
 for r in rows:
-    name = "hot" if r[6].startswith(hot + " (hot)") else "warm" if r[6].startswith(warm + " (warm)") else None
+    name = next((n for n, s in shown.items() if r[6] == s or r[6].startswith(s + " ")), None)
     if name is None:
-        fail("a row of neither mutex: %r" % r)
+        fail("a row of none of the mutexes: %r" % r)
     acq[name] += int(r[0])
-if acq != {"hot": 103, "warm": 40}:
-    fail("acquisitions %r, want hot 103 and warm 40" % acq)
+if acq != {"hot": 103, "warm": 40, "fast": 22}:
+    fail("acquisitions %r, want hot 103, warm 40 and fast 22" % acq)
+for line, count in ((fast_line, 20), (try_line, 1), (unsafe_line, 1)):
+    if not any(r[6].startswith("FAST_MUTEX " + fast) and r[7].endswith("stat_fixture.c:" + line)
+               and int(r[0]) == count for r in rows):
+        fail("no FAST_MUTEX row of %d acquisitions at stat_fixture.c:%s" % (count, line))
 if not rows[0][6].startswith(hot + " (hot)"):
     fail("the first row is not hot, waited for most")
 waits = [float(r[2]) for r in rows]
@@ -101,7 +110,7 @@ if not any(r[6].startswith(hot) and int(r[1]) >= 2 and float(r[3]) >= 50000 for 
     fail("no hot row with the two long waits for main (>= 50 ms)")
 if not any(r[6].startswith(hot) and float(r[5]) >= 1000 for r in rows):
     fail("no hot row holding it 1 ms or more")
-print("text: %d rows, hot 103 and warm 40 acquisitions, hot first, sorted by total wait" % len(rows))
+print("text: %d rows, hot 103, warm 40 and fast 22 acquisitions, hot first, sorted by total wait" % len(rows))
 PY
 }
 
@@ -138,7 +147,8 @@ for t, j in zip(rows, doc["rows"]):
             us(j["hold_total_ns"]), us(j["hold_max_ns"])]
     if t[:6] != want:
         fail("row %r against %r" % (t, j))
-    if not t[6].startswith(j["mutex"] + " (" + j["mutex_name"] + ")"):
+    kind = {"FAST_MUTEX": "FAST_MUTEX ", "fast_mutex_t": ""}[j["kind"]]
+    if not t[6].startswith(kind + j["mutex"] + " (" + j["mutex_name"] + ")"):
         fail("mutex %r against %r" % (t[6], j))
     if j["site_file"] is None or not t[7].endswith("%s:%d" % (j["site_file"].rsplit("/", 1)[-1], j["site_line"])):
         fail("site %r against %r" % (t[7], j))

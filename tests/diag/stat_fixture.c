@@ -6,11 +6,16 @@
  *           the workers' first ones waited about 100 ms.
  *   "warm": each worker takes it 20 times, holding it no time.  40
  *           acquisitions, little or no waiting.
- * Then it prints "ready pid=PID hot=ADDR warm=ADDR" and, the profile
+ *   "fast": a FAST_MUTEX; each worker takes it 10 times by
+ *           ExAcquireFastMutex, then main once by ExTryToAcquireFastMutex
+ *           and once by ExAcquireFastMutexUnsafe.  22 acquisitions, its rows
+ *           naming the FAST_MUTEX's own address.
+ * Then it prints "ready pid=PID hot=ADDR warm=ADDR fast=ADDR" and, the profile
  * standing still, waits to be looked at (at most 120 s).  With "fork", it
  * forks first, and the child takes "warm" 5 times more (45 in its profile,
  * the parent's staying at 40) and is named in the ready line (child=PID). */
 #include <fastmutex.h>
+#include <fastmutex/wdm.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 #include <unistd.h>
 
 static fast_mutex_t hot, warm;
+static FAST_MUTEX fast;
 
 static void sleep_us(long us)
 {
@@ -39,6 +45,10 @@ static void *worker(void *arg)
         fast_mutex_acquire(&warm); /* FMX-STAT-WARM */
         fast_mutex_release(&warm);
     }
+    for (int i = 0; i < 10; i++) {
+        ExAcquireFastMutex(&fast); /* FMX-STAT-FAST */
+        ExReleaseFastMutex(&fast);
+    }
     return NULL;
 }
 
@@ -48,6 +58,8 @@ int main(int argc, char **argv)
     fast_mutex_init(&warm);
     fast_mutex_set_name(&hot, "hot");
     fast_mutex_set_name(&warm, "warm");
+    ExInitializeFastMutex(&fast);
+    fast_mutex_set_name(&fast.Event.Lock, "fast");
     fast_mutex_acquire(&hot); /* FMX-STAT-MAIN */
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
@@ -56,6 +68,10 @@ int main(int argc, char **argv)
     fast_mutex_release(&hot);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
+    if (ExTryToAcquireFastMutex(&fast)) /* FMX-STAT-FAST-TRY */
+        ExReleaseFastMutex(&fast);
+    ExAcquireFastMutexUnsafe(&fast); /* FMX-STAT-FAST-UNSAFE */
+    ExReleaseFastMutexUnsafe(&fast);
     pid_t child = 0;
     if (argc > 1 && strcmp(argv[1], "fork") == 0) {
         fflush(stdout);
@@ -70,7 +86,8 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    printf("ready pid=%d hot=%p warm=%p child=%d\n", (int)getpid(), (void *)&hot, (void *)&warm, (int)child);
+    printf("ready pid=%d hot=%p warm=%p fast=%p child=%d\n", (int)getpid(), (void *)&hot, (void *)&warm,
+           (void *)&fast, (int)child);
     fflush(stdout);
     for (int i = 0; i < 1200; i++)
         sleep_us(100000);

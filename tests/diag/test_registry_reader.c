@@ -271,6 +271,34 @@ static void test_held_list(void **state)
     fmx_registry_close(&reader);
 }
 
+/* A held FAST_MUTEX carries its own address (outer), which the reader lets
+ * stand only where the mutex is that FAST_MUTEX's Event.Lock: anything else
+ * another process wrote is shown as the fast_mutex_t it is. */
+static void test_held_outer(void **state)
+{
+    (void)state;
+    struct image img;
+    struct fmx_registry_reader reader;
+    struct fmx_waiter w;
+    char why[200];
+    make_image(&img);
+    struct fmx_record *idle = &img.records[1];
+    idle->held_count = 4;
+    idle->held[0] = (struct fmx_held){.mutex = 0x3018, .outer = 0x3000};
+    idle->held[1] = (struct fmx_held){.mutex = 0x3018, .outer = 0x9000};   /* not around it */
+    idle->held[2] = (struct fmx_held){.mutex = 0x10, .outer = UINT64_MAX - 7}; /* would wrap */
+    idle->held[3] = (struct fmx_held){.mutex = 0x4000, .outer = 0};
+    assert_int_equal(open_image(&img, sizeof img, &reader, why), 0);
+    assert_int_equal(fmx_registry_record(&reader, 1, &w), FMX_RECORD_READ_NOT_WAITING);
+    assert_int_equal(w.held_listed, 4);
+    assert_int_equal(w.held[0].mutex, 0x3018);
+    assert_int_equal(w.held[0].outer, 0x3000);
+    assert_int_equal(w.held[1].outer, 0);
+    assert_int_equal(w.held[2].outer, 0);
+    assert_int_equal(w.held[3].outer, 0);
+    fmx_registry_close(&reader);
+}
+
 /* A record whose seq is odd was being written when the image was taken. */
 static void test_record_mid_write(void **state)
 {
@@ -453,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_unterminated_strings),
         cmocka_unit_test(test_record_mid_write),
         cmocka_unit_test(test_held_list),
+        cmocka_unit_test(test_held_outer),
         cmocka_unit_test_teardown(test_open_live, teardown_live),
         cmocka_unit_test_teardown(test_live_stuck_record, teardown_live),
         cmocka_unit_test_teardown(test_live_seqlock, teardown_live),

@@ -89,6 +89,33 @@ static void test_valid_image(void **state)
     free(rows);
 }
 
+/* A FAST_MUTEX's row carries its own address (outer), which the reader
+ * lets stand only where the row's mutex is that FAST_MUTEX's Event.Lock:
+ * anything else another process wrote shows as the fast_mutex_t it is. */
+static void test_outer(void **state)
+{
+    (void)state;
+    struct image img;
+    struct fmx_stats_entry *rows;
+    size_t count;
+    unsigned changing;
+    char why[200];
+    make_image(&img, 4242);
+    img.rows[1].mutex = 0x3018;
+    img.rows[1].outer = 0x3000;
+    img.rows[3].mutex = 0x4018;
+    img.rows[3].outer = 0x9000; /* not around it */
+    assert_int_equal(rows_of(&img, sizeof img, &rows, &count, &changing, why, sizeof why), 3);
+    assert_true(rows[0].mutex == 0x3018 && rows[0].outer == 0x3000);
+    assert_true(rows[1].mutex == 0x4018 && rows[1].outer == 0);
+    free(rows);
+    img.rows[3].mutex = 0x10;
+    img.rows[3].outer = UINT64_MAX - 7; /* would wrap to 0x10 */
+    assert_int_equal(rows_of(&img, sizeof img, &rows, &count, &changing, why, sizeof why), 3);
+    assert_true(rows[1].mutex == 0x10 && rows[1].outer == 0);
+    free(rows);
+}
+
 /* Every size short of the whole image is refused, never read past. */
 static void test_truncated(void **state)
 {
@@ -353,6 +380,7 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--seed") == 0)
         return write_seed(argv[2]);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outer),
         cmocka_unit_test(test_valid_image),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_corrupt_headers),

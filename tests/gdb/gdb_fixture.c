@@ -16,10 +16,11 @@
  *                         the other way round (FASTMUTEX_ON_DEADLOCK=abort
  *                         makes the library abort once the check finds it).
  *   gdb_fixture holds     GdbHolderOfThreeMutexes (a long name) holds HeldOne,
- *                         HeldTwo and HeldThree, nobody waiting for them;
+ *                         HeldTwo and HeldThree, and HeldFast (a FAST_MUTEX),
+ *                         nobody waiting for them;
  *                         GdbWaiterWithALongName waits for GdbExtra, which
  *                         main holds.  Run with FASTMUTEX_VERIFY=order, the
- *                         holder's record lists its three mutexes.  main
+ *                         holder's record lists its four mutexes.  main
  *                         prints "ready ..." and stops at FMX-BREAK-HOLDS.
  *
  * It ends by itself after FIXTURE_SECONDS so that a failed test leaves
@@ -47,6 +48,7 @@ static fast_mutex_t lock_b = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t held_one = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t held_two = FAST_MUTEX_INITIALIZER;
 static fast_mutex_t held_three = FAST_MUTEX_INITIALIZER;
+static FAST_MUTEX held_fast;
 static fast_mutex_t extra_mutex = FAST_MUTEX_INITIALIZER;
 static _Atomic pid_t holder_tid, long_waiter_tid;
 static pthread_barrier_t setup, brief;
@@ -211,6 +213,7 @@ static void *holder_thread(void *arg)
     fast_mutex_acquire(&held_one); /* FMX-SITE-HOLD-ONE */
     fast_mutex_acquire(&held_two); /* FMX-SITE-HOLD-TWO */
     fast_mutex_acquire(&held_three); /* FMX-SITE-HOLD-THREE */
+    ExAcquireFastMutex(&held_fast); /* FMX-SITE-HOLD-FAST */
     pthread_barrier_wait(&setup);
     sleep_for_ever();
     return NULL;
@@ -231,6 +234,8 @@ static int holds(void)
     fast_mutex_set_name(&held_one, "HeldOne");
     fast_mutex_set_name(&held_two, "HeldTwo");
     fast_mutex_set_name(&held_three, "HeldThree");
+    ExInitializeFastMutex(&held_fast);
+    fast_mutex_set_name(&held_fast.Event.Lock, "HeldFast");
     fast_mutex_set_name(&extra_mutex, "GdbExtra");
     fast_mutex_acquire(&extra_mutex);
     pthread_barrier_init(&setup, NULL, 3);
@@ -239,9 +244,9 @@ static int holds(void)
     pthread_barrier_wait(&setup);
     while (fast_mutex_contention(&extra_mutex) == 0)
         sleep_ms(10);
-    printf("ready pid=%d holder=%d waiter=%d one=%p two=%p three=%p extra=%p\n", (int)getpid(),
+    printf("ready pid=%d holder=%d waiter=%d one=%p two=%p three=%p fast=%p extra=%p\n", (int)getpid(),
            (int)holder_tid, (int)long_waiter_tid, (void *)&held_one, (void *)&held_two,
-           (void *)&held_three, (void *)&extra_mutex);
+           (void *)&held_three, (void *)&held_fast, (void *)&extra_mutex);
     fflush(stdout);
     holds_point();
     sleep_for_ever();

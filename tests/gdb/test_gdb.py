@@ -324,17 +324,19 @@ def case_thread(run):
 
 def check_holds(out, v, args, what):
     """fmx thread HOLDER: its long name, and HeldOne, HeldTwo and HeldThree
-    held, each with how long and where it was taken, nobody waiting."""
+    held, and HeldFast, a FAST_MUTEX named by its own address, each with how
+    long and where it was taken, nobody waiting."""
     check(re.search(r"Thread %d \(GdbHolderOfThreeMutexes\) of (?:core of )?process %d"
                     % (v["holder"], v["pid"]), out), "%s: the holder's long name" % what, out)
-    for key, name, marker in (("one", "HeldOne", "FMX-SITE-HOLD-ONE"),
-                              ("two", "HeldTwo", "FMX-SITE-HOLD-TWO"),
-                              ("three", "HeldThree", "FMX-SITE-HOLD-THREE")):
-        check(re.search(r"\n  (?:Holds:        |              )fast_mutex_t 0x%x \(%s\) <held_%s>, "
+    for key, kind, name, marker in (("one", "fast_mutex_t", "HeldOne", "FMX-SITE-HOLD-ONE"),
+                                    ("two", "fast_mutex_t", "HeldTwo", "FMX-SITE-HOLD-TWO"),
+                                    ("three", "fast_mutex_t", "HeldThree", "FMX-SITE-HOLD-THREE"),
+                                    ("fast", "FAST_MUTEX", "HeldFast", "FMX-SITE-HOLD-FAST")):
+        check(re.search(r"\n  (?:Holds:        |              )%s 0x%x \(%s\) <held_%s>, "
                         r"held \d+s\.\d{3}\n                  taken at holder_thread(?:\.cold)?\+0x[0-9a-f]+ "
-                        r"gdb_fixture.c:%d" % (v[key], name, key, marker_line(args.source, marker)),
+                        r"gdb_fixture.c:%d" % (kind, v[key], name, key, marker_line(args.source, marker)),
                         out), "%s: %s held" % (what, name), out)
-    check(out.count(", held ") == 3, "%s: exactly three mutexes held" % what, out)
+    check(out.count(", held ") == 4, "%s: exactly four mutexes held" % what, out)
 
 
 def case_holds(run):

@@ -167,6 +167,11 @@ static bool settle(struct fmx_registry_reader *reader, uint64_t off, size_t len,
     return false;
 }
 
+uint64_t fmx_outer_of(uint64_t mutex, uint64_t outer)
+{
+    return outer != 0 && mutex >= FMX_WDM_LOCK_OFFSET && mutex - FMX_WDM_LOCK_OFFSET == outer ? outer : 0;
+}
+
 /* The held list of a record: a count past the array lists the array
  * only, whatever the count says. */
 static void read_held(const unsigned char *rec, struct fmx_waiter *out)
@@ -177,6 +182,8 @@ static void read_held(const unsigned char *rec, struct fmx_waiter *out)
         size_t at = offsetof(struct fmx_record, held) + i * sizeof(struct fmx_held);
         out->held[i] = (struct fmx_held){
             .mutex = fmx_get_u64(rec, at + offsetof(struct fmx_held, mutex)),
+            .outer = fmx_outer_of(fmx_get_u64(rec, at + offsetof(struct fmx_held, mutex)),
+                                  fmx_get_u64(rec, at + offsetof(struct fmx_held, outer))),
             .site = fmx_get_u64(rec, at + offsetof(struct fmx_held, site)),
             .since_ns = fmx_get_u64(rec, at + offsetof(struct fmx_held, since_ns)),
         };

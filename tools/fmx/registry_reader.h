@@ -65,7 +65,8 @@ struct fmx_waiter {
     char thread_name[FMX_THREAD_NAME_LEN + 1]; /* sanitized like a name */
     /* The mutexes the thread holds, published while FASTMUTEX_VERIFY=order
      * is on: held_count as the record claims it (any value), of which the
-     * first held_listed (at most FMX_RECORD_HELD) are in held[]. */
+     * first held_listed (at most FMX_RECORD_HELD) are in held[]; an
+     * entry's outer as fmx_outer_of() lets it stand. */
     uint32_t held_count;
     uint32_t held_listed;
     struct fmx_held held[FMX_RECORD_HELD];
@@ -77,6 +78,12 @@ enum fmx_record_result {
     FMX_RECORD_READ_NOT_WAITING, /* *out holds a free or idle slot */
     FMX_RECORD_READ_CHANGING, /* it kept changing while we read it */
 };
+
+/* The FAST_MUTEX around the fast_mutex_t at `mutex` that a held entry or
+ * a profile row claims (`outer`), if the claim can be true: `mutex` lies at
+ * that FAST_MUTEX's Event.Lock.  0 otherwise, and when it claims none: the
+ * mutex is then shown as the fast_mutex_t it is. */
+uint64_t fmx_outer_of(uint64_t mutex, uint64_t outer);
 
 /* Copies a string of at most `len` bytes, which need not be terminated,
  * into out[len + 1] for display: it stops at the first NUL and replaces

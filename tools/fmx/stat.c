@@ -162,7 +162,17 @@ static int open_all(const struct stat_args *args, struct fmx_target *target, str
     return 0;
 }
 
-/* Names each row's mutex (its registry name and variable) and site. */
+/* The address a user knows the row's mutex by: a FAST_MUTEX's own, not
+ * that of the fast_mutex_t inside it, which keys the row. */
+static uint64_t shown_address(const struct fmx_stats_entry *e)
+{
+    return e->outer != 0 ? e->outer : e->mutex;
+}
+
+/* Names each row's mutex (its registry name, given to the FAST_MUTEX or
+ * the fast_mutex_t inside it, and its variable) and site:
+ * "FAST_MUTEX 0x55d0c0a0 (name) <symbol>" for a FAST_MUTEX, as fmx thread
+ * shows one. */
 static void describe(struct fmx_target *target, struct stat_row *row)
 {
     const struct fmx_stats_entry *e = &row->entry;
@@ -172,9 +182,13 @@ static void describe(struct fmx_target *target, struct stat_row *row)
         row->site = (struct fmx_location){0};
         return;
     }
-    (void)fmx_registry_name(&target->registry, e->mutex, &row->mutex_name);
-    fmx_data_symbol(target->symbols, e->mutex, row->mutex_symbol, sizeof row->mutex_symbol);
-    fmx_format_mutex(e->mutex, row->mutex_name, row->mutex_symbol, row->mutex, sizeof row->mutex);
+    if (!fmx_registry_name(&target->registry, e->mutex, &row->mutex_name) && e->outer != 0)
+        (void)fmx_registry_name(&target->registry, e->outer, &row->mutex_name);
+    fmx_data_symbol(target->symbols, shown_address(e), row->mutex_symbol, sizeof row->mutex_symbol);
+    const char *kind = e->outer != 0 ? "FAST_MUTEX " : "";
+    size_t n = strlen(kind);
+    snprintf(row->mutex, sizeof row->mutex, "%s", kind);
+    fmx_format_mutex(shown_address(e), row->mutex_name, row->mutex_symbol, row->mutex + n, sizeof row->mutex - n);
     fmx_symbolize(target->symbols, e->site, true, &row->site);
 }
 
@@ -289,10 +303,11 @@ static void print_json_row(const struct stat_row *row)
 {
     const struct fmx_stats_entry *e = &row->entry;
     if (e->overflow) {
-        printf("{\"mutex\": null, \"mutex_name\": null, \"mutex_symbol\": null, \"site\": null, "
+        printf("{\"mutex\": null, \"kind\": null, \"mutex_name\": null, \"mutex_symbol\": null, \"site\": null, "
                "\"site_function\": null, \"site_file\": null, \"site_line\": null, \"other\": true");
     } else {
-        printf("{\"mutex\": \"0x%" PRIx64 "\"", e->mutex);
+        printf("{\"mutex\": \"0x%" PRIx64 "\", \"kind\": \"%s\"", shown_address(e),
+               e->outer != 0 ? "FAST_MUTEX" : "fast_mutex_t");
         json_optional("mutex_name", row->mutex_name);
         json_optional("mutex_symbol", row->mutex_symbol);
         printf(", \"site\": \"0x%" PRIx64 "\"", e->site);

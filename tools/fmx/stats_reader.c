@@ -162,6 +162,7 @@ static struct fmx_stats_entry entry_of(const unsigned char *row, bool overflow)
 #define ROW_U64(field) fmx_get_u64(row, offsetof(struct fmx_stats_row, field))
     return (struct fmx_stats_entry){
         .mutex = ROW_U64(mutex),
+        .outer = fmx_outer_of(ROW_U64(mutex), ROW_U64(outer)),
         .site = ROW_U64(site),
         .acquisitions = ROW_U64(acquisitions),
         .contended = ROW_U64(contended),

@@ -36,7 +36,9 @@ struct fmx_stats_reader {
 
 /* One row, copied out once it held still. */
 struct fmx_stats_entry {
-    uint64_t mutex, site;
+    uint64_t mutex; /* the fast_mutex_t that keys the row */
+    uint64_t outer; /* the FAST_MUTEX around it, as fmx_outer_of() lets it stand; 0 none */
+    uint64_t site;
     uint64_t acquisitions, contended;
     uint64_t wait_total_ns, wait_max_ns;
     uint64_t hold_total_ns, hold_max_ns;

@@ -134,8 +134,9 @@ static const char *check_hold(struct fmx_target *target, uint64_t mutex, pid_t t
 }
 
 /* One mutex of the record's held list, with how long it has been held,
- * where it was taken, and its waiters (from `waited`, which names a
- * FAST_MUTEX by its own address). */
+ * where it was taken, and its waiters (from `waited`).  A FAST_MUTEX is
+ * named by its own address, which the entry carries (the verifier learns
+ * it where ExAcquireFastMutex calls in), as a waiter's record carries it. */
 static void print_listed_hold(struct fmx_target *target, pid_t tid, size_t n, const struct fmx_held *h,
                               const struct waited_mutex *waited, size_t waited_count)
 {
@@ -143,7 +144,8 @@ static void print_listed_hold(struct fmx_target *target, pid_t tid, size_t n, co
     for (size_t i = 0; i < waited_count && w == NULL; i++)
         if (waited[i].first.mutex == h->mutex)
             w = &waited[i];
-    struct fmx_waiter as_waited = {.mutex = h->mutex, .kind = FMX_KIND_FAST_MUTEX};
+    struct fmx_waiter as_waited = {.mutex = h->mutex, .outer = h->outer,
+                                   .kind = h->outer != 0 ? FMX_KIND_WDM : FMX_KIND_FAST_MUTEX};
     const struct fmx_waiter *named = w != NULL ? &w->first : &as_waited;
     fmx_display_name name;
     char mutex[512], since[32], where[512], waiters[32] = "";

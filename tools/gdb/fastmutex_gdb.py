@@ -100,10 +100,23 @@ class Record:
         self.thread_name = display_string(raw[name_offset:name_offset + name_len])
         # The mutexes it holds, while FASTMUTEX_VERIFY=order publishes them
         # (registry version 4): a count past the array lists the array.
+        # Each as (mutex, outer, site, since): outer is the FAST_MUTEX around
+        # the mutex, 0 for a fast_mutex_t.
         self.held_count = int(value["held_count"]) if held_capacity else 0
-        self.held = [(int(value["held"][i]["mutex"]), int(value["held"][i]["site"]),
-                      int(value["held"][i]["since_ns"]))
+        self.held = [held_entry(value["held"][i])
                      for i in range(min(self.held_count, held_capacity))]
+
+
+def held_entry(value):
+    """(mutex, outer, site, since_ns) of a held list entry; outer only where
+    the mutex lies at that FAST_MUTEX's Event.Lock (another process wrote
+    it), as fmx's reader lets it stand."""
+    mutex = int(value["mutex"])
+    fields = [f.name for f in value.type.strip_typedefs().fields()]
+    outer = int(value["outer"]) if "outer" in fields else 0
+    if not outer or mutex < FMX_WDM_LOCK_OFFSET or mutex - FMX_WDM_LOCK_OFFSET != outer:
+        outer = 0
+    return (mutex, outer, int(value["site"]), int(value["since_ns"]))
 
 
 def registry_symbol():
@@ -992,13 +1005,13 @@ the selected thread."""
         own = registry.record_of_tid(tid)
         if own is not None and own.held:
             now, _ = now_ns(registry)
-            for mutex, site, since in own.held:
-                lines.append(self.listed_hold(registry, tid, mutex, site, since, now,
+            for mutex, outer, site, since in own.held:
+                lines.append(self.listed_hold(registry, tid, (mutex, outer), site, since, now,
                                               waited.get(mutex)))
             if own.held_count > len(own.held):
                 lines.append("and %d more (a record lists %d)" % (own.held_count - len(own.held),
                                                                   len(own.held)))
-        listed = {mutex for mutex, _, _ in own.held} if own is not None else set()
+        listed = {held[0] for held in own.held} if own is not None else set()
         for rec, count in waited.values():
             if rec.mutex in listed:
                 continue
@@ -1011,12 +1024,16 @@ the selected thread."""
             gdb.write("  %-14s%s\n" % ("Holds:" if i == 0 else "", line))
 
     @staticmethod
-    def listed_hold(registry, tid, mutex, site, since, now, waited):
-        """One mutex of a record's held list, as fmx thread shows it."""
+    def listed_hold(registry, tid, held, site, since, now, waited):
+        """One mutex of a record's held list, as fmx thread shows it: held is
+        (mutex, outer), a FAST_MUTEX named by its own address, outer."""
+        mutex, outer = held
         rec, count = waited if waited is not None else (None, 0)
-        wdm = rec is not None and registry.is_wdm(rec)
-        address = waiter_mutex(registry, rec) if rec is not None else mutex
-        name = mutex_name(registry, mutex, rec.outer if wdm else 0)
+        if rec is not None and registry.is_wdm(rec):
+            outer = waiter_mutex(registry, rec)
+        wdm = outer != 0
+        address = outer if wdm else mutex
+        name = mutex_name(registry, mutex, outer)
         try:
             word = int.from_bytes(read_memory(mutex, 4, "the lock word"), "little")
             doubt = "" if word & FAST_MUTEX_OWNER_MASK == tid \
