@@ -292,6 +292,9 @@ expect_holds() {
             fail "$what: where $name was taken: $OUT"
     done
     [[ $(grep -c ', held ' <<<"$OUT") -eq 4 ]] || fail "$what: not exactly 4 mutexes held: $OUT"
+    # It waited for HeldFast before it got it: the FAST_MUTEX, by its own address.
+    grep -qE "^  Last waited for and got: FAST_MUTEX $F_fast \(HeldFast\) <held_fast> at holder_thread(\.cold)?\+0x[0-9a-f]+ diag_fixture\.c:$(line_of FMX-SITE-HOLD-FAST)" <<<"$OUT" ||
+        fail "$what: the FAST_MUTEX last waited for and got: $OUT"
 }
 
 # The holder's record in $WORK/core made hostile: a held count far past

@@ -320,7 +320,12 @@ static int holds(void)
     ExInitializeFastMutex(&held_fast);
     fast_mutex_set_name(&held_fast.Event.Lock, "HeldFast");
     pthread_barrier_init(&setup, NULL, 2);
+    /* The holder has to wait for HeldFast before it gets it, so that its
+     * record names the FAST_MUTEX it last waited for and got. */
+    ExAcquireFastMutex(&held_fast);
     start(&holder, holder_thread);
+    usleep(300 * 1000);
+    ExReleaseFastMutex(&held_fast);
     pthread_barrier_wait(&setup);
     printf("ready pid=%d holder=%d one=%p two=%p three=%p fast=%p\n", (int)getpid(), (int)holder_tid,
            (void *)&held_one, (void *)&held_two, (void *)&held_three, (void *)&held_fast);

@@ -239,8 +239,13 @@ static int holds(void)
     fast_mutex_set_name(&extra_mutex, "GdbExtra");
     fast_mutex_acquire(&extra_mutex);
     pthread_barrier_init(&setup, NULL, 3);
+    /* The holder has to wait for HeldFast before it gets it, so that its
+     * record names the FAST_MUTEX it last waited for and got. */
+    ExAcquireFastMutex(&held_fast);
     start(holder_thread);
     start(long_waiter_thread);
+    sleep_ms(300);
+    ExReleaseFastMutex(&held_fast);
     pthread_barrier_wait(&setup);
     while (fast_mutex_contention(&extra_mutex) == 0)
         sleep_ms(10);

@@ -337,6 +337,11 @@ def check_holds(out, v, args, what):
                         r"gdb_fixture.c:%d" % (kind, v[key], name, key, marker_line(args.source, marker)),
                         out), "%s: %s held" % (what, name), out)
     check(out.count(", held ") == 4, "%s: exactly four mutexes held" % what, out)
+    # It waited for HeldFast before it got it: the FAST_MUTEX, by its own address.
+    check(re.search(r"\n  Last waited for and got: FAST_MUTEX 0x%x \(HeldFast\) <held_fast> at "
+                    r"holder_thread(?:\.cold)?\+0x[0-9a-f]+ gdb_fixture.c:%d"
+                    % (v["fast"], marker_line(args.source, "FMX-SITE-HOLD-FAST")), out),
+          "%s: the FAST_MUTEX last waited for and got" % what, out)
 
 
 def case_holds(run):

@@ -73,14 +73,20 @@ static void print_wait(struct fmx_target *target, pid_t tid, const struct fmx_th
             printf("  Deadlock:     yes: the deadlock check found this wait in a cycle\n");
     }
     if (rec != NULL && rec->acquired_mutex != 0) {
+        /* The record keeps the FAST_MUTEX of its last wait, which is the
+         * wait that ended in this acquisition: shown by its own address
+         * when the claim can be true, as the waiters view does. */
+        uint64_t outer = rec->kind == FMX_KIND_WDM ? fmx_outer_of(rec->acquired_mutex, rec->outer) : 0;
+        struct fmx_waiter got = {.mutex = rec->acquired_mutex, .outer = outer,
+                                 .kind = outer != 0 ? FMX_KIND_WDM : FMX_KIND_FAST_MUTEX};
         fmx_display_name name;
         char mutex[512], where[512];
         struct fmx_location site;
-        (void)fmx_registry_name(&target->registry, rec->acquired_mutex, &name);
-        fmx_format_target_mutex(target, rec->acquired_mutex, name, mutex, sizeof mutex);
+        fmx_waiter_mutex_name(target, &got, &name);
+        fmx_format_target_mutex(target, fmx_waiter_mutex_address(&got), name, mutex, sizeof mutex);
         fmx_symbolize(target->symbols, rec->acquired_site, true, &site);
         fmx_format_site(&site, where, sizeof where);
-        printf("  Last waited for and got: %s at %s\n", mutex, where);
+        printf("  Last waited for and got: %s%s at %s\n", outer != 0 ? "FAST_MUTEX " : "", mutex, where);
     }
 }
 

@@ -988,8 +988,14 @@ the selected thread."""
                 gdb.write("  Deadlock:     yes: the deadlock check found this wait in a cycle\n")
         self.show_held(registry, tid)
         if rec is not None and rec.acquired_mutex:
-            gdb.write("  Last waited for and got: %s at %s\n" % (
-                format_mutex(rec.acquired_mutex, mutex_name(registry, rec.acquired_mutex)),
+            # The record keeps the FAST_MUTEX of its last wait, the one that
+            # ended in this acquisition: shown by its own address.
+            got, kind = rec.acquired_mutex, ""
+            if registry.is_wdm(rec) and rec.outer and got >= FMX_WDM_LOCK_OFFSET and \
+                    got - FMX_WDM_LOCK_OFFSET == rec.outer:
+                got, kind = rec.outer, "FAST_MUTEX "
+            gdb.write("  Last waited for and got: %s%s at %s\n" % (
+                kind, format_mutex(got, mutex_name(registry, rec.acquired_mutex)),
                 format_site(rec.acquired_site)))
 
     def show_held(self, registry, tid):
