@@ -25,8 +25,10 @@
 
 #include "internal.h"
 
-/* Records read in one pread while looking for a thread's. */
-#define SCAN_CHUNK 64u
+/* Records read in one pread while looking for a thread's: a few, since
+ * the copy is on the stack of a waiting thread, which may be small, and a
+ * record is 672 bytes. */
+#define SCAN_CHUNK 4u
 /* Tries at a stable copy of a record that its thread keeps changing. */
 #define STABLE_TRIES 8
 
