@@ -2,6 +2,7 @@
 #include "inspect.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,43 @@ bool fmx_parse_id(const char *text, pid_t *id)
         return false;
     *id = (pid_t)value;
     return true;
+}
+
+int fmx_view_options(int argc, char **argv, const char *command, const char *usage, unsigned accept,
+                     bool stop_at_operand, struct fmx_view_options *out)
+{
+    static const struct option all[] = {
+        {"json", no_argument, NULL, 'j'},      {"wdm", no_argument, NULL, 'w'},
+        {"core", required_argument, NULL, 'c'}, {"exe", required_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
+    };
+    struct option options[sizeof all / sizeof all[0] + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if ((all[i].val != 'j' || (accept & FMX_VIEW_JSON)) && (all[i].val != 'w' || (accept & FMX_VIEW_WDM)))
+            options[n++] = all[i];
+    options[n] = (struct option){NULL, 0, NULL, 0};
+    *out = (struct fmx_view_options){0};
+    opterr = 0;
+    for (int opt; (opt = getopt_long(argc, argv, stop_at_operand ? "+:h" : ":h", options, NULL)) != -1;) {
+        if (opt == 'j') {
+            out->json = true;
+        } else if (opt == 'w') {
+            out->wdm = true;
+        } else if (opt == 'c') {
+            out->core = optarg;
+        } else if (opt == 'e') {
+            out->exe = optarg;
+        } else if (opt == 'h') {
+            printf("%s\n", usage);
+            return -1;
+        } else {
+            fprintf(stderr, "%s: %s '%s' (%s)\n", command,
+                    opt == ':' ? "option needs a value:" : "unknown option", argv[optind - 1], usage);
+            return 2;
+        }
+    }
+    return 0;
 }
 
 static uint64_t monotonic_ns(void)

@@ -33,6 +33,20 @@ struct fmx_target {
 /* Parses a process or thread id: decimal digits only, within pid_t. */
 bool fmx_parse_id(const char *text, pid_t *id);
 
+/* The options of the views that read a process or a core. */
+struct fmx_view_options {
+    const char *core, *exe;
+    bool json, wdm;
+};
+enum { FMX_VIEW_JSON = 1u, FMX_VIEW_WDM = 2u };
+
+/* Parses --core, --exe and --help, and --json and --wdm where `accept`
+ * has them, for `command` ("fmx stat"); with stop_at_operand, options end
+ * at the first operand.  Returns 0 (optind at the operands), -1 after
+ * printing the usage, or 2 after one line on stderr. */
+int fmx_view_options(int argc, char **argv, const char *command, const char *usage, unsigned accept,
+                     bool stop_at_operand, struct fmx_view_options *out);
+
 /* Opens process `pid`: its registry, and its modules for symbols.  Returns
  * 0, or an errno value as fmx_registry_open() does after printing one line
  * "fmx: ..." to stderr (unless `quiet`). */

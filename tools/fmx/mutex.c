@@ -201,29 +201,11 @@ struct mutex_args {
 /* Returns 0, or the exit status after a line on stderr (2: bad usage). */
 static int parse_args(int argc, char **argv, struct mutex_args *args)
 {
-    static const struct option options[] = {
-        {"wdm", no_argument, NULL, 'w'},       {"core", required_argument, NULL, 'c'},
-        {"exe", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    *args = (struct mutex_args){0};
-    opterr = 0;
-    for (int opt; (opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1;) {
-        if (opt == 'w') {
-            args->wdm = true;
-        } else if (opt == 'c') {
-            args->core = optarg;
-        } else if (opt == 'e') {
-            args->exe = optarg;
-        } else if (opt == 'h') {
-            printf("%s\n", USAGE);
-            return -1;
-        } else {
-            fprintf(stderr, "fmx mutex: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
-                    argv[optind - 1], USAGE);
-            return 2;
-        }
-    }
+    struct fmx_view_options view;
+    int status = fmx_view_options(argc, argv, "fmx mutex", USAGE, FMX_VIEW_WDM, true, &view);
+    *args = (struct mutex_args){.wdm = view.wdm, .core = view.core, .exe = view.exe};
+    if (status != 0)
+        return status;
     int want = args->core != NULL ? 1 : 2;
     if (argc - optind != want || (args->exe != NULL && args->core == NULL)) {
         fprintf(stderr, "%s\n", USAGE);

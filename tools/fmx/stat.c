@@ -57,29 +57,11 @@ static void fail(bool json, const char *fmt, ...)
 
 static int parse_args(int argc, char **argv, struct stat_args *args)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'}, {"core", required_argument, NULL, 'c'},
-        {"exe", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    *args = (struct stat_args){0};
-    opterr = 0;
-    for (int opt; (opt = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
-        if (opt == 'j') {
-            args->json = true;
-        } else if (opt == 'c') {
-            args->core = optarg;
-        } else if (opt == 'e') {
-            args->exe = optarg;
-        } else if (opt == 'h') {
-            printf("%s\n", USAGE);
-            return -1;
-        } else {
-            fprintf(stderr, "fmx stat: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
-                    argv[optind - 1], USAGE);
-            return 2;
-        }
-    }
+    struct fmx_view_options view;
+    int status = fmx_view_options(argc, argv, "fmx stat", USAGE, FMX_VIEW_JSON, false, &view);
+    *args = (struct stat_args){.json = view.json, .core = view.core, .exe = view.exe};
+    if (status != 0)
+        return status;
     if (args->exe != NULL && args->core == NULL) {
         fprintf(stderr, "fmx stat: --exe goes with --core (%s)\n", USAGE);
         return 2;

@@ -294,27 +294,12 @@ static int open_named_target(int argc, char **argv, const char *core, const char
  * stderr (-1: help shown). */
 static int parse_options(int argc, char **argv, const char **core, const char **exe)
 {
-    static const struct option options[] = {
-        {"core", required_argument, NULL, 'c'},
-        {"exe", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    opterr = 0;
-    for (int opt; (opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1;) {
-        if (opt == 'c') {
-            *core = optarg;
-        } else if (opt == 'e') {
-            *exe = optarg;
-        } else if (opt == 'h') {
-            printf("%s\n", USAGE);
-            return -1;
-        } else {
-            fprintf(stderr, "fmx thread: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
-                    argv[optind - 1], USAGE);
-            return 2;
-        }
-    }
+    struct fmx_view_options view;
+    int status = fmx_view_options(argc, argv, "fmx thread", USAGE, 0, true, &view);
+    *core = view.core;
+    *exe = view.exe;
+    if (status != 0)
+        return status;
     if (*exe != NULL && *core == NULL) {
         fprintf(stderr, "fmx thread: --exe goes with --core (%s)\n", USAGE);
         return 2;

@@ -328,11 +328,6 @@ static int collect_all(struct table *table)
 
 #define USAGE "usage: fmx waiters [--json] [PID...] | fmx waiters [--json] --core CORE [--exe EXE]"
 
-static void usage(FILE *out)
-{
-    fprintf(out, "%s\n", USAGE);
-}
-
 /* Collects the named processes, or all of this user's; returns the exit
  * status, and in *shown whether there is a table to show. */
 static int collect_processes(const pid_t *pids, int npids, struct table *table, bool *shown)
@@ -391,28 +386,13 @@ struct waiters_args {
 /* Returns 0, or the exit status after a line on stderr (-1: help shown). */
 static int parse_options(int argc, char **argv, struct waiters_args *args)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'}, {"core", required_argument, NULL, 'c'},
-        {"exe", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    opterr = 0;
-    for (int opt; (opt = getopt_long(argc, argv, ":h", options, NULL)) != -1;) {
-        if (opt == 'j') {
-            args->json = true;
-        } else if (opt == 'c') {
-            args->core = optarg;
-        } else if (opt == 'e') {
-            args->exe = optarg;
-        } else if (opt == 'h') {
-            usage(stdout);
-            return -1;
-        } else {
-            fprintf(stderr, "fmx waiters: %s '%s' (%s)\n", opt == ':' ? "option needs a value:" : "unknown option",
-                    argv[optind - 1], USAGE);
-            return 2;
-        }
-    }
+    struct fmx_view_options view;
+    int status = fmx_view_options(argc, argv, "fmx waiters", USAGE, FMX_VIEW_JSON, false, &view);
+    args->json = view.json;
+    args->core = view.core;
+    args->exe = view.exe;
+    if (status != 0)
+        return status;
     if (args->exe != NULL && args->core == NULL) {
         fprintf(stderr, "fmx waiters: --exe goes with --core (%s)\n", USAGE);
         return 2;
