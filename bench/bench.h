@@ -91,6 +91,7 @@ struct bench_worker_arg {
     const struct bench_work *work;
     pthread_barrier_t *ready; /* every worker has made its untimed acquire */
     pthread_barrier_t *start; /* the clock starts */
+    atomic_uint *started;     /* counts the workers past the start, into their loops */
     const atomic_bool *stop;
     struct bench_thread_result *result;
     uint64_t seed;

@@ -1,6 +1,7 @@
 /* fmx-bench: calibrating the work, and running one lock once. */
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ struct bench_work work_of(const struct workload *w)
 static struct {
     alignas(BENCH_CACHE_LINE) atomic_bool flag;
 } stop;
+static atomic_uint started;
 
 static struct bench_lock_slot slot;
 
@@ -177,6 +179,7 @@ void run_contended(const struct bench_lock *lock, const struct workload *workloa
     pthread_barrier_init(&ready, NULL, threads + 1);
     pthread_barrier_init(&start_line, NULL, threads + 1);
     atomic_store_explicit(&stop.flag, false, memory_order_relaxed);
+    atomic_store_explicit(&started, 0, memory_order_relaxed);
     lock->init(&slot);
 
     for (unsigned i = 0; i < threads; i++) {
@@ -186,6 +189,7 @@ void run_contended(const struct bench_lock *lock, const struct workload *workloa
             .work = work,
             .ready = &ready,
             .start = &start_line,
+            .started = &started,
             .stop = &stop.flag,
             .result = &results[i],
             .seed = 0x9e3779b97f4a7c15u * (i + 1),
@@ -198,6 +202,11 @@ void run_contended(const struct bench_lock *lock, const struct workload *workloa
     pthread_barrier_wait(&ready);
     uint32_t contention_before = lock->contention != NULL ? lock->contention(&slot) : 0;
     pthread_barrier_wait(&start_line);
+    /* The run lasts `duration` from when every worker is in its loop: on a
+     * busy machine a worker woken at the start line may not get a CPU for
+     * longer than a short run, which would then measure nothing. */
+    while (atomic_load_explicit(&started, memory_order_relaxed) < threads)
+        sched_yield();
     sleep_seconds(duration);
     /* Relaxed: the workers only need to see the flag eventually. */
     atomic_store_explicit(&stop.flag, true, memory_order_relaxed);

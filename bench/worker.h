@@ -65,6 +65,7 @@ static void *contended_worker(void *arg_)
     pthread_barrier_wait(arg->start);
     uint64_t switches_before = bench_thread_switches();
     result->start_ticks = bench_ticks();
+    atomic_fetch_add_explicit(arg->started, 1, memory_order_relaxed);
     /* Relaxed: the flag only ends the loop; nothing is read through it. */
     while (!atomic_load_explicit(arg->stop, memory_order_relaxed)) {
         uint64_t before = bench_ticks();
