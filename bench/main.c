@@ -62,6 +62,23 @@ static struct workload all_workloads[ALL_WORKLOADS];
  * differently (short and long sections, little and much private work). */
 static const char quick_workloads[] = "uncontended,cs0-pw0,cs100-pw1000,cs2000-pw100";
 
+/* Cells off the grid, named on the command line (csC-pwP with any C and P
+ * up to OFF_GRID_MAX_NS): a policy fitted to the grid shows there. */
+static struct workload off_grid_workloads[MAX_WORKLOADS];
+static unsigned n_off_grid;
+#define OFF_GRID_MAX_NS 1000000u
+
+static void make_workload(struct workload *w, double cs_ns, double private_ns)
+{
+    snprintf(w->name, sizeof w->name, "cs%.0f-pw%.0f", cs_ns, private_ns);
+    snprintf(w->description, sizeof w->description,
+             "critical section ~%.0f ns on 1 to 8 shared lines; ~%.0f ns private work", cs_ns,
+             private_ns);
+    w->cs_lines = 1;
+    w->cs_extra_ns = cs_ns;
+    w->private_ns = private_ns;
+}
+
 static void build_grid(void)
 {
     struct workload *w = all_workloads;
@@ -70,16 +87,8 @@ static void build_grid(void)
              "one thread locks and unlocks its own lock, a second thread sleeps");
     w->uncontended = true;
     for (unsigned c = 0; c < GRID_CS; c++)
-        for (unsigned p = 0; p < GRID_PRIVATE; p++) {
-            w++;
-            snprintf(w->name, sizeof w->name, "cs%.0f-pw%.0f", grid_cs_ns[c], grid_private_ns[p]);
-            snprintf(w->description, sizeof w->description,
-                     "critical section ~%.0f ns on 1 to 8 shared lines; ~%.0f ns private work",
-                     grid_cs_ns[c], grid_private_ns[p]);
-            w->cs_lines = 1;
-            w->cs_extra_ns = grid_cs_ns[c];
-            w->private_ns = grid_private_ns[p];
-        }
+        for (unsigned p = 0; p < GRID_PRIVATE; p++)
+            make_workload(++w, grid_cs_ns[c], grid_private_ns[p]);
 }
 
 _Static_assert(ALL_LOCKS <= MAX_LOCKS, "raise MAX_LOCKS");
@@ -102,6 +111,7 @@ static const char usage[] =
     "Defaults: --duration 0.1 --share 5 --rounds 5 --threads 1,2,3,4,8,16,64, every lock\n"
     "but fastmutex's variants, the whole grid.  --quick (the CI smoke test): --duration\n"
     "0.02 --share 0 --rounds 3 --threads 1,2,16 and workloads %s.\n"
+    "--workloads takes cells off the grid too: csC-pwP, any C and P in ns up to 1000000.\n"
     "A lock that never sleeps (a spinlock) runs only where the threads have a CPU each.\n";
 
 /* Reports bad usage in one line and exits with status 2. */
@@ -131,6 +141,36 @@ static const struct workload *find_workload(const char *name, size_t length)
             strncmp(all_workloads[i].name, name, length) == 0)
             return &all_workloads[i];
     return NULL;
+}
+
+/* A cell off the grid for a name csC-pwP (decimal nanoseconds, each at
+ * most OFF_GRID_MAX_NS); NULL for any other name. */
+static const struct workload *off_grid_workload(const char *name, size_t length)
+{
+    char text[sizeof off_grid_workloads[0].name];
+    unsigned cs, private_ns;
+    int used = 0;
+    if (length >= sizeof text)
+        return NULL;
+    memcpy(text, name, length);
+    text[length] = '\0';
+    if (sscanf(text, "cs%u-pw%u%n", &cs, &private_ns, &used) != 2 || (size_t)used != length ||
+        !isdigit((unsigned char)text[2]) || cs > OFF_GRID_MAX_NS || private_ns > OFF_GRID_MAX_NS)
+        return NULL;
+    const char *pw = strstr(text, "-pw");
+    if (!isdigit((unsigned char)pw[3]))
+        return NULL;
+    /* By its canonical name, so that cs025-pw0 is the grid's cs25-pw0. */
+    struct workload made = {0};
+    make_workload(&made, cs, private_ns);
+    const struct workload *known = find_workload(made.name, strlen(made.name));
+    for (unsigned i = 0; known == NULL && i < n_off_grid; i++)
+        if (strcmp(off_grid_workloads[i].name, made.name) == 0)
+            known = &off_grid_workloads[i];
+    if (known != NULL || n_off_grid == MAX_WORKLOADS)
+        return known;
+    off_grid_workloads[n_off_grid] = made;
+    return &off_grid_workloads[n_off_grid++];
 }
 
 static bool lock_available(const struct bench_lock *lock)
@@ -185,11 +225,15 @@ static void parse_workloads(struct options *o, const char *text)
     o->n_workloads = 0;
     for (const char *p = text;;) {
         size_t length = strcspn(p, ",");
+        if (o->n_workloads == MAX_WORKLOADS)
+            bad_usage("--workloads: at most %d workloads, got '%s'", MAX_WORKLOADS, text);
         const struct workload *workload = find_workload(p, length);
         if (workload == NULL)
+            workload = off_grid_workload(p, length);
+        if (workload == NULL)
             bad_usage("--workloads: unknown workload '%.*s' (fmx-bench --list-workloads "
-                      "shows them)",
-                      (int)length, p);
+                      "shows the grid; any csC-pwP with C and P in ns up to %u runs too)",
+                      (int)length, p, OFF_GRID_MAX_NS);
         for (unsigned i = 0; i < o->n_workloads; i++)
             if (o->workloads[i] == workload)
                 bad_usage("--workloads: '%s' is listed twice", workload->name);

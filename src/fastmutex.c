@@ -4,11 +4,10 @@
  *
  * Acquire: the inline fast path (one CAS from 0 to our thread id) found the
  * mutex held.  The mid path asks the policy to spin, whether or not others
- * are queued (barging keeps a busy lock busy); the policy gives the CPU away
- * instead when more threads want the lock than there are CPUs.  Then the
- * slow path queues the thread's registry record and parks it on the
- * record's own futex word, until a release wakes it to compete again or
- * hands it the lock, or until its deadline.
+ * are queued (barging keeps a busy lock busy).  Then the slow path queues
+ * the thread's registry record and parks it on the record's own futex
+ * word, until a release wakes it to compete again or hands it the lock, or
+ * until its deadline.
  *
  * Release: the inline fast path (one CAS from our id to 0) found a flag
  * set.  If a woken waiter is already on its way (and not late), or nobody

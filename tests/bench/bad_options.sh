@@ -34,6 +34,15 @@ check --threads -1
 check --locks nosuchlock
 check --locks fastmutex,fastmutex
 check --workloads nosuchworkload
+check --workloads cs5-pw
+check --workloads cs-5-pw3
+check --workloads "cs 5-pw3"
+check --workloads cs5-pw+3
+check --workloads cs5-pw3x
+check --workloads cs5-pw2000000
+check --workloads cs50-pw300,cs50-pw300
+check --workloads cs25-pw0,cs025-pw00
+check --workloads "$(seq -s, -f cs%g-pw1 1 25)"
 check --out ""
 check --frobnicate
 check --frobnicate 3
@@ -41,4 +50,9 @@ check --out
 check stray
 [ "$failed" -eq 0 ] || exit 1
 "$bench" --help >/dev/null || { echo "bad_options: --help failed" >&2; exit 1; }
+# A cell off the grid is built from its name, and runs.
+out=$("$bench" --workloads cs50-pw300 --threads 2 --locks futex3 --duration 0.01 --share 0 \
+    --rounds 1 2>&1) || { echo "bad_options: the off-grid cell cs50-pw300 failed: $out" >&2; exit 1; }
+printf '%s\n' "$out" | grep -q "^== cs50-pw300: critical section ~50 ns .*~300 ns private work" ||
+    { echo "bad_options: no cs50-pw300 in the output: $out" >&2; exit 1; }
 echo "bad_options: every bad command line refused with status 2 and one line"
