@@ -143,22 +143,34 @@ static const struct workload *find_workload(const char *name, size_t length)
     return NULL;
 }
 
+/* Reads the decimal number of nanoseconds at `text` (digits only, at most
+ * OFF_GRID_MAX_NS) into *ns; returns the end of it, or NULL. */
+static const char *parse_off_grid_ns(const char *text, unsigned *ns)
+{
+    if (!isdigit((unsigned char)*text))
+        return NULL;
+    errno = 0;
+    char *end;
+    unsigned long value = strtoul(text, &end, 10);
+    if (errno != 0 || value > OFF_GRID_MAX_NS)
+        return NULL;
+    *ns = (unsigned)value;
+    return end;
+}
+
 /* A cell off the grid for a name csC-pwP (decimal nanoseconds, each at
  * most OFF_GRID_MAX_NS); NULL for any other name. */
 static const struct workload *off_grid_workload(const char *name, size_t length)
 {
     char text[sizeof off_grid_workloads[0].name];
     unsigned cs, private_ns;
-    int used = 0;
     if (length >= sizeof text)
         return NULL;
     memcpy(text, name, length);
     text[length] = '\0';
-    if (sscanf(text, "cs%u-pw%u%n", &cs, &private_ns, &used) != 2 || (size_t)used != length ||
-        !isdigit((unsigned char)text[2]) || cs > OFF_GRID_MAX_NS || private_ns > OFF_GRID_MAX_NS)
-        return NULL;
-    const char *pw = strstr(text, "-pw");
-    if (!isdigit((unsigned char)pw[3]))
+    const char *end = strncmp(text, "cs", 2) == 0 ? parse_off_grid_ns(text + 2, &cs) : NULL;
+    if (end == NULL || strncmp(end, "-pw", 3) != 0 ||
+        (end = parse_off_grid_ns(end + 3, &private_ns)) == NULL || *end != '\0')
         return NULL;
     /* By its canonical name, so that cs025-pw0 is the grid's cs25-pw0. */
     struct workload made = {0};

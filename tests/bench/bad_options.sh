@@ -40,6 +40,8 @@ check --workloads "cs 5-pw3"
 check --workloads cs5-pw+3
 check --workloads cs5-pw3x
 check --workloads cs5-pw2000000
+check --workloads cs4294967296-pw0
+check --workloads cs18446744073709551616-pw0
 check --workloads cs50-pw300,cs50-pw300
 check --workloads cs25-pw0,cs025-pw00
 check --workloads "$(seq -s, -f cs%g-pw1 1 25)"
