@@ -80,16 +80,13 @@ void fmx_sanitize(char *text)
  * "/memfd:fastmutex-registry", then " (deleted)" or nothing. */
 static bool is_registry_link(pid_t pid, const char *name)
 {
-    static const char want[] = "/memfd:" FMX_REGISTRY_NAME;
     char path[300], target[128];
     snprintf(path, sizeof path, "/proc/%d/fd/%s", (int)pid, name);
     ssize_t n = readlink(path, target, sizeof target - 1);
     if (n < 0)
         return false;
     target[n] = '\0';
-    size_t len = sizeof want - 1;
-    return strncmp(target, want, len) == 0 &&
-           (target[len] == '\0' || strcmp(target + len, " (deleted)") == 0);
+    return fmx_memfd_link_names(target, FMX_REGISTRY_NAME);
 }
 
 /* Opens process pid's registry read-only: a regular file at least as

@@ -17,8 +17,10 @@
 #define FASTMUTEX_REGISTRY_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FMX_REGISTRY_NAME "fastmutex-registry"
 #define FMX_REGISTRY_MAGIC 0x58544d46u /* "FMTX" */
@@ -147,5 +149,19 @@ _Static_assert(sizeof(struct fmx_record) == 672 &&
                    offsetof(struct fmx_record, held) == 160, "record layout is read by other processes");
 _Static_assert(sizeof(struct fmx_name) == 40, "name layout is read by other processes");
 _Static_assert(sizeof(struct fmx_registry) == 72, "header layout is read by other processes");
+
+/* Whether `target`, what the link /proc/PID/fd/N reads, names a memfd made
+ * as `name` (this registry, or the profile's table): "/memfd:NAME", then
+ * nothing or " (deleted)".  For the readers in another process. */
+static inline bool fmx_memfd_link_names(const char *target, const char *name)
+{
+    static const char prefix[] = "/memfd:";
+    size_t len = strlen(name);
+    if (strncmp(target, prefix, sizeof prefix - 1) != 0 ||
+        strncmp(target + sizeof prefix - 1, name, len) != 0)
+        return false;
+    const char *rest = target + sizeof prefix - 1 + len;
+    return rest[0] == '\0' || strcmp(rest, " (deleted)") == 0;
+}
 
 #endif /* FASTMUTEX_REGISTRY_H */

@@ -370,17 +370,6 @@ bool fmx_pid_is(pid_t pid, int32_t claimed)
     return claimed == pid || claimed == own_namespace_pid(pid);
 }
 
-/* The link /proc/PID/fd/N has for a memfd named `name`: "/memfd:NAME",
- * then the end or " (deleted)". */
-static bool is_memfd_link(const char *target, const char *name)
-{
-    static const char prefix[] = "/memfd:";
-    size_t len = strlen(name);
-    return strncmp(target, prefix, sizeof prefix - 1) == 0 &&
-           strncmp(target + sizeof prefix - 1, name, len) == 0 &&
-           (target[sizeof prefix - 1 + len] == '\0' || target[sizeof prefix - 1 + len] == ' ');
-}
-
 /* Hands descriptor entry `fd_name` of the process to accept() if it is a
  * memfd named `name`.  Returns what accept() did, ENOENT for another file,
  * or EACCES (why set) when we may not open it. */
@@ -393,7 +382,7 @@ static int try_descriptor(pid_t pid, const char *fd_name, const char *name, fmx_
     if (n < 0)
         return ENOENT;
     target[n] = '\0';
-    if (!is_memfd_link(target, name))
+    if (!fmx_memfd_link_names(target, name))
         return ENOENT;
     int fd = open(link_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
