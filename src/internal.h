@@ -158,6 +158,11 @@ FMX_HIDDEN int fmx_memfd_create(const char *name, struct fmx_memfd_id *id);
 /* Whether descriptor fd is still that file: the application may have
  * closed the number and opened a file of its own under it. */
 FMX_HIDDEN bool fmx_memfd_is(int fd, const struct fmx_memfd_id *id);
+/* Maps `size` bytes of a new memfd named `name`, shared, noting the file in
+ * *id and the descriptor in *fd; where the kernel refuses a memfd, private
+ * memory and *fd -1, so that the process still works, unseen by the tools.
+ * Aborts only when the address space is exhausted. */
+FMX_HIDDEN void *fmx_memfd_map(const char *name, size_t size, struct fmx_memfd_id *id, int *fd);
 
 /* symbols.c: call sites for reports, through libdwfl on this process
  * (cold: reports only). */

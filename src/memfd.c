@@ -2,6 +2,7 @@
  * profile's table): made the same way, and recognised again after the
  * application may have reused their descriptor numbers. */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,4 +35,22 @@ bool fmx_memfd_is(int fd, const struct fmx_memfd_id *id)
 {
     struct stat st;
     return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == id->dev && st.st_ino == id->ino;
+}
+
+void *fmx_memfd_map(const char *name, size_t size, struct fmx_memfd_id *id, int *fd_out)
+{
+    void *mem = MAP_FAILED;
+    int fd = fmx_memfd_create(name, id);
+    if (fd >= 0 && ftruncate(fd, (off_t)size) == 0)
+        mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) {
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+        mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+            abort(); /* out of address space: nothing sensible is left to do */
+    }
+    *fd_out = fd;
+    return mem;
 }

@@ -83,12 +83,6 @@ static struct fmx_name *names(struct fmx_registry *reg)
     return (struct fmx_name *)((char *)reg + NAMES_OFFSET);
 }
 
-/* A new memfd for the registry, or -1 (memfd.c says how it is made). */
-static int registry_memfd(void)
-{
-    return fmx_memfd_create(FMX_REGISTRY_NAME, &registry_file);
-}
-
 /* Whether descriptor fd is still the registry memfd this process made. */
 static bool is_registry_memfd(int fd)
 {
@@ -113,18 +107,8 @@ static int64_t realtime_offset_ns(void)
  * (unseen by the tools). */
 static struct fmx_registry *map_registry(void)
 {
-    void *mem = MAP_FAILED;
-    int fd = registry_memfd();
-    if (fd >= 0 && ftruncate(fd, FMX_REGISTRY_SIZE) == 0)
-        mem = mmap(NULL, FMX_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (mem == MAP_FAILED) {
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-        mem = mmap(NULL, FMX_REGISTRY_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED)
-            abort(); /* out of address space: nothing sensible is left to do */
-    }
+    int fd;
+    void *mem = fmx_memfd_map(FMX_REGISTRY_NAME, FMX_REGISTRY_SIZE, &registry_file, &fd);
     fmx_watch_registry(mem, FMX_REGISTRY_SIZE);
     struct fmx_registry *reg = mem;
     reg->magic = FMX_REGISTRY_MAGIC;

@@ -37,18 +37,8 @@ static const char *out_path;
  * works (unseen by fmx stat). */
 static void map_table(void)
 {
-    void *mem = MAP_FAILED;
-    int fd = fmx_memfd_create(FMX_STATS_NAME, &table_file);
-    if (fd >= 0 && ftruncate(fd, FMX_STATS_SIZE) == 0)
-        mem = mmap(NULL, FMX_STATS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (mem == MAP_FAILED) {
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-        mem = mmap(NULL, FMX_STATS_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED)
-            abort(); /* out of address space at load: nothing sensible is left to do */
-    }
+    int fd;
+    void *mem = fmx_memfd_map(FMX_STATS_NAME, FMX_STATS_SIZE, &table_file, &fd);
     header = mem;
     *header = (struct fmx_stats_header){
         .magic = FMX_STATS_MAGIC,
