@@ -16,10 +16,12 @@
  *     woken thread's trip back to a CPU cost far more than a short
  *     critical section.  It spins even while others are queued (barging
  *     keeps a busy lock busy; the handoff bound keeps it from starving
- *     them).  Read-only while
- *     waiting, so the holder keeps its cache lines; when those lines come
- *     from far away, it looks seldom, so that the holder's CPU can take
- *     the lock many times in a row.
+ *     them).  Read-only while waiting, so the holder keeps its cache
+ *     lines.  When those lines come from far away, it looks often only
+ *     while its looks find the line still in its own cache (the holder
+ *     has not written the word: a long critical section), and seldom once
+ *     a look had to fetch it, so that the holder's CPU can take the lock
+ *     many times in a row.
  *
  *   fmx_policy_hand_off(head)
  *     Called by a release that takes the oldest waiter off the queue.
@@ -60,14 +62,16 @@
  * longer misses the short moments the lock is free between a holder's
  * release and its next acquire; shorter loads the holder's line more. */
 #define NEAR_PAUSES 2u
-/* Pauses between two looks when lines come from far (about 1.5 us): trades
- * a later look for leaving the holder's CPU the lock and its lines. */
+/* Pauses before the next look when lines come from far and a look had to
+ * fetch the line (about 1.5 us): trades a later look for leaving the
+ * holder's CPU the lock and its lines. */
 #define FAR_PAUSES 64u
 /* Far means a line took more than this many TSC ticks to arrive (80 ns at
  * 2.6 GHz; between near, 25-50 ns, and far, 100-300 ns, at any rate of
- * 2-4 GHz).  One spin in FAR_TIMED_EVERY times its loads: the fences cost
- * about a near transfer per look, and machines change from near to far
- * over seconds. */
+ * 2-4 GHz).  While lines are near, one spin in FAR_TIMED_EVERY times its
+ * loads: the fences cost about a near transfer per look, and machines
+ * change from near to far over seconds.  While they are far, every look
+ * is timed. */
 #define FAR_EXCHANGE_TICKS 200u
 #define FAR_TIMED_EVERY 16u
 /* A waiter first in line this long is handed the lock: trades throughput
@@ -124,6 +128,36 @@ static bool lines_come_from_far(void)
 {
     return exchange_ticks > FAR_EXCHANGE_TICKS;
 }
+
+/* Each thread's pauses between two looks while lines come from far, kept
+ * from one spin to the next (spin_far()). */
+static _Thread_local unsigned far_gap = FAR_PAUSES;
+
+/* Loads the word while lines come from far; *fetched tells whether the
+ * load had to bring the line from another CPU or found it still in our
+ * cache.  A word found free is returned at once, so that the caller's
+ * compare-and-swap follows closely, and counts as fetched: that matters
+ * only if the swap fails, when another CPU took the lock under us.  A
+ * changed word feeds exchange_ticks, as in watch_word(). */
+static uint32_t look_far(fast_mutex_t *m, uint32_t *last, bool *fetched)
+{
+    _mm_lfence();
+    uint64_t before = __rdtsc();
+    _mm_lfence();
+    uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
+    *fetched = true;
+    if (fmx_owner_of(word) == 0)
+        return word;
+    _mm_lfence();
+    uint64_t took = __rdtsc() - before;
+    *fetched = took > FAR_EXCHANGE_TICKS;
+    if (word != *last) {
+        if (took < 100000)
+            exchange_ticks = (uint32_t)((exchange_ticks * 7u + took) / 8u);
+        *last = word;
+    }
+    return word;
+}
 #else
 /* No cheap ordered cycle counter: always spin as when lines are near. */
 static bool time_this_spin(void)
@@ -137,19 +171,56 @@ static uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
     (void)timed;
     return atomic_load_explicit(&m->word, memory_order_relaxed);
 }
+#endif
 
-static bool lines_come_from_far(void)
+/* Whether a spin that began at *start (0: not read yet) has lasted
+ * SPIN_NS.  The clock costs more than a pause: it is read every 8 rounds. */
+static bool spin_is_over(uint64_t *start, unsigned round)
 {
-    return false;
+    if (round % 8 != 7)
+        return false;
+    uint64_t now = fmx_now_ns();
+    if (*start == 0)
+        *start = now;
+    return now - *start > SPIN_NS;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* The spin while lines come from far.  A look that found the line still in
+ * our cache cost the holder nothing: the next comes after half the gap,
+ * so that the end of a long critical section is seen soon after it comes.
+ * A look that had to fetch the line took it from the holder's CPU, which
+ * pays a transfer at its next write: the next waits FAR_PAUSES, and the
+ * holder's CPU may meanwhile take the lock many times in a row with its
+ * lines in its own cache. */
+static bool spin_far(fast_mutex_t *m, uint32_t self, uint32_t clear)
+{
+    uint64_t start = 0;
+    uint32_t last = atomic_load_explicit(&m->word, memory_order_relaxed);
+    for (unsigned round = 0;; round++) {
+        bool fetched;
+        uint32_t word = look_far(m, &last, &fetched);
+        if (fast_mutex_take_free_(m, word, self, clear))
+            return true;
+        /* The first look finds the line that the failed acquire fetched. */
+        if (round > 0)
+            far_gap = fetched ? FAR_PAUSES : far_gap > 1 ? far_gap / 2 : 1;
+        for (unsigned i = 0; i < far_gap; i++)
+            fmx_cpu_relax();
+        if (spin_is_over(&start, round))
+            return false;
+    }
 }
 #endif
 
 bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear)
 {
+#if defined(__x86_64__) || defined(__i386__)
+    if (lines_come_from_far())
+        return spin_far(m, self, clear);
+#endif
     uint64_t start = 0;
-    bool far = lines_come_from_far();
-    unsigned cap = far ? FAR_PAUSES : NEAR_PAUSES;
-    unsigned backoff = far ? FAR_PAUSES : 1u;
+    unsigned backoff = 1;
     bool timed = time_this_spin();
     uint32_t last = atomic_load_explicit(&m->word, memory_order_relaxed);
     for (unsigned round = 0;; round++) {
@@ -158,16 +229,10 @@ bool fmx_policy_spin(fast_mutex_t *m, uint32_t self, uint32_t clear)
             return true;
         for (unsigned i = 0; i < backoff; i++)
             fmx_cpu_relax();
-        if (backoff < cap)
+        if (backoff < NEAR_PAUSES)
             backoff <<= 1;
-        /* The clock costs more than a pause: read it every 8 rounds. */
-        if (round % 8 == 7) {
-            uint64_t now = fmx_now_ns();
-            if (start == 0)
-                start = now;
-            else if (now - start > SPIN_NS)
-                return false;
-        }
+        if (spin_is_over(&start, round))
+            return false;
     }
 }
 
