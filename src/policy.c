@@ -103,9 +103,20 @@ static bool time_this_spin(void)
     return ++spins_seen % FAR_TIMED_EVERY == 0;
 }
 
-/* Loads the word; if `timed` and it changed since *last, feeds the time the
- * load took into exchange_ticks (the fences keep the load between the
- * stamps; a load past 100000 ticks was interrupted, not slow). */
+/* Feeds the ticks a load took into exchange_ticks when it found the word
+ * changed since *last: then the line came from the CPU that changed it (a
+ * load past 100000 ticks was interrupted, not slow). */
+static void note_exchange(uint32_t word, uint32_t *last, uint64_t took)
+{
+    if (word == *last)
+        return;
+    if (took < 100000)
+        exchange_ticks = (uint32_t)((exchange_ticks * 7u + took) / 8u);
+    *last = word;
+}
+
+/* Loads the word; if `timed`, notes the time the load took (the fences
+ * keep the load between the stamps). */
 static uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
 {
     if (!timed)
@@ -115,12 +126,7 @@ static uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
     _mm_lfence();
     uint32_t word = atomic_load_explicit(&m->word, memory_order_relaxed);
     _mm_lfence();
-    uint64_t took = __rdtsc() - before;
-    if (word != *last) {
-        if (took < 100000)
-            exchange_ticks = (uint32_t)((exchange_ticks * 7u + took) / 8u);
-        *last = word;
-    }
+    note_exchange(word, last, __rdtsc() - before);
     return word;
 }
 
@@ -137,8 +143,7 @@ static _Thread_local unsigned far_gap = FAR_PAUSES;
  * load had to bring the line from another CPU or found it still in our
  * cache.  A word found free is returned at once, so that the caller's
  * compare-and-swap follows closely, and counts as fetched: that matters
- * only if the swap fails, when another CPU took the lock under us.  A
- * changed word feeds exchange_ticks, as in watch_word(). */
+ * only if the swap fails, when another CPU took the lock under us. */
 static uint32_t look_far(fast_mutex_t *m, uint32_t *last, bool *fetched)
 {
     _mm_lfence();
@@ -151,11 +156,7 @@ static uint32_t look_far(fast_mutex_t *m, uint32_t *last, bool *fetched)
     _mm_lfence();
     uint64_t took = __rdtsc() - before;
     *fetched = took > FAR_EXCHANGE_TICKS;
-    if (word != *last) {
-        if (took < 100000)
-            exchange_ticks = (uint32_t)((exchange_ticks * 7u + took) / 8u);
-        *last = word;
-    }
+    note_exchange(word, last, took);
     return word;
 }
 #else
