@@ -91,6 +91,18 @@
  * tries of a polling loop, even when each fetches the line from afar. */
 #define TRY_WAY_NS 1000u
 
+/* Whether a spin that began at *start (0: not read yet) has lasted
+ * SPIN_NS.  The clock costs more than a pause: it is read every 8 rounds. */
+static bool spin_is_over(uint64_t *start, unsigned round)
+{
+    if (round % 8 != 7)
+        return false;
+    uint64_t now = fmx_now_ns();
+    if (*start == 0)
+        *start = now;
+    return now - *start > SPIN_NS;
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 /* Each thread's average (1/8 weight to the newest) of the TSC ticks a
  * spinning load took when it found the word changed: then the line came
@@ -159,34 +171,7 @@ static uint32_t look_far(fast_mutex_t *m, uint32_t *last, bool *fetched)
     note_exchange(word, last, took);
     return word;
 }
-#else
-/* No cheap ordered cycle counter: always spin as when lines are near. */
-static bool time_this_spin(void)
-{
-    return false;
-}
 
-static uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
-{
-    (void)last;
-    (void)timed;
-    return atomic_load_explicit(&m->word, memory_order_relaxed);
-}
-#endif
-
-/* Whether a spin that began at *start (0: not read yet) has lasted
- * SPIN_NS.  The clock costs more than a pause: it is read every 8 rounds. */
-static bool spin_is_over(uint64_t *start, unsigned round)
-{
-    if (round % 8 != 7)
-        return false;
-    uint64_t now = fmx_now_ns();
-    if (*start == 0)
-        *start = now;
-    return now - *start > SPIN_NS;
-}
-
-#if defined(__x86_64__) || defined(__i386__)
 /* The spin while lines come from far.  A look that found the line still in
  * our cache cost the holder nothing: the next comes after half the gap,
  * so that the end of a long critical section is seen soon after it comes.
@@ -211,6 +196,19 @@ static bool spin_far(fast_mutex_t *m, uint32_t self, uint32_t clear)
         if (spin_is_over(&start, round))
             return false;
     }
+}
+#else
+/* No cheap ordered cycle counter: always spin as when lines are near. */
+static bool time_this_spin(void)
+{
+    return false;
+}
+
+static uint32_t watch_word(fast_mutex_t *m, uint32_t *last, bool timed)
+{
+    (void)last;
+    (void)timed;
+    return atomic_load_explicit(&m->word, memory_order_relaxed);
 }
 #endif
 
