@@ -233,20 +233,21 @@ static void expect_aborted(pid_t pid, int status)
         fail_msg("process %d did not abort (status 0x%x)", (int)pid, status);
 }
 
-/* Waits until one of the two processes ends and returns it, its status in
- * *status. */
-static pid_t wait_first(pid_t a, pid_t b, int *status)
+/* Waits until one of the n processes in pids ends, polling every 10 ms for
+ * at most `ticks` polls (forever when negative).  Returns it, its status in
+ * *status, or 0 when none ended in time. */
+static pid_t wait_any(const pid_t *pids, int n, int ticks, int *status)
 {
-    for (;;) {
-        for (int i = 0; i < 2; i++) {
-            pid_t pid = i == 0 ? a : b;
-            pid_t got = waitpid(pid, status, WNOHANG);
+    for (int tick = 0; ticks < 0 || tick < ticks; tick++) {
+        for (int i = 0; i < n; i++) {
+            pid_t got = waitpid(pids[i], status, WNOHANG);
             assert_true(got >= 0);
-            if (got == pid)
-                return pid;
+            if (got == pids[i])
+                return got;
         }
         usleep(10000);
     }
+    return 0;
 }
 
 /* The process that ended first aborted.  The other aborts too when its own
@@ -257,17 +258,13 @@ static pid_t wait_first(pid_t a, pid_t b, int *status)
 static void expect_cycle_aborted(pid_t a, pid_t b)
 {
     int status = 0;
-    pid_t first = wait_first(a, b, &status);
+    pid_t both[2] = {a, b};
+    pid_t first = wait_any(both, 2, -1, &status);
     expect_aborted(first, status);
     pid_t second = first == a ? b : a;
-    for (int tick = 0; tick < 200; tick++) {
-        pid_t got = waitpid(second, &status, WNOHANG);
-        assert_true(got >= 0);
-        if (got == second) {
-            expect_aborted(second, status);
-            return;
-        }
-        usleep(10000);
+    if (wait_any(&second, 1, 200, &status) == second) {
+        expect_aborted(second, status);
+        return;
     }
     kill(second, SIGKILL);
     assert_int_equal(waitpid(second, &status, 0), second);
