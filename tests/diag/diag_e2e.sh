@@ -15,66 +15,12 @@ FIXTURE=$3
 ORIG_FIXTURE=$3
 SOURCE=$4
 
-WORK=$(mktemp -d)
-FIXTURE_PIDS=()
-cleanup() {
-    # The shell would announce each killed fixture; nobody needs that.
-    exec 2>/dev/null
-    for pid in "${FIXTURE_PIDS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$WORK" ${FIXTURE_BIN:+"$FIXTURE_BIN"}
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL [$CASE]: $*" >&2
-    exit 1
-}
-
-# The line of a marker comment in the fixture's source.
-line_of() {
-    grep -n "$1" "$SOURCE" | head -1 | cut -d: -f1
-}
-
-# Polls `$@` every 0.1 s until it succeeds, for at most 30 s.
-wait_until() {
-    for _ in $(seq 300); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+. "$(dirname "$0")/e2e_lib.sh"
 
 # Starts the fixture in the background as `$RUN_AS` (a command prefix, may
-# be empty) and waits for its "ready" line, whose KEY=VALUE pairs become
-# variables F_KEY (F_pid, F_owner, F_waiter, ...).
+# be empty), with the arguments given, and waits for its "ready" line.
 start_fixture() {
-    local out=$WORK/fixture.out err=$WORK/fixture.err
-    ${RUN_AS:-} "$FIXTURE" "$@" >"$out" 2>"$err" &
-    FIXTURE_PIDS+=($!)
-    wait_until grep -q '^ready' "$out" || fail "fixture $* never got ready: $(cat "$err")"
-    for pair in $(grep '^ready' "$out" | head -1); do
-        case $pair in
-        *=*) printf -v "F_${pair%%=*}" '%s' "${pair#*=}" ;;
-        esac
-    done
-    FIXTURE_ERR=$err
-    FIXTURE_OUT=$out
-}
-
-# Runs fmx, keeping stdout in $OUT, stderr in $ERR and the status in $RC.
-run_fmx() {
-    ${FMX_AS:-} "$FMX" "$@" >"$WORK/fmx.out" 2>"$WORK/fmx.err"
-    RC=$?
-    OUT=$(cat "$WORK/fmx.out")
-    ERR=$(cat "$WORK/fmx.err")
-}
-
-expect_in() { # TEXT NEEDLE WHAT
-    [[ $1 == *"$2"* ]] || fail "$3: expected to find '$2' in:
-$1"
+    launch_fixture ${RUN_AS:-} "$FIXTURE" "$@"
 }
 
 # The table row of thread $1 in $OUT.

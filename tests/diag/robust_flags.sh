@@ -11,52 +11,24 @@
 set -u
 
 MODE=$1
-WORK=$(mktemp -d)
-FIXTURE_PID=
-cleanup() {
-    exec 2>/dev/null
-    [[ -n $FIXTURE_PID ]] && kill -KILL "$FIXTURE_PID"
-    wait
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+CASE="robust_flags $MODE"
+. "$(dirname "$0")/e2e_lib.sh"
 
-fail() {
-    echo "FAIL [robust_flags $MODE]: $*" >&2
-    exit 1
-}
-
-expect_in() { # TEXT NEEDLE WHAT
-    [[ $1 == *"$2"* ]] || fail "$3: expected to find '$2' in:
-$1"
-}
-
-# Waits (30 s at most) for the fixture's "ready state=$1" line and sets
-# F_pid, F_mutex, F_dead from it.
+# Waits for the fixture's "ready state=$1" line and sets F_pid, F_mutex,
+# F_dead from it.
 wait_for_state() {
-    local line
-    for _ in $(seq 300); do
-        line=$(grep "^ready state=$1 " "$WORK/fixture.out")
-        if [[ -n $line ]]; then
-            for pair in $line; do
-                case $pair in
-                *=*) printf -v "F_${pair%%=*}" '%s' "${pair#*=}" ;;
-                esac
-            done
-            return 0
-        fi
-        sleep 0.1
-    done
-    fail "the fixture never reached state $1: $(cat "$WORK/fixture.err")"
+    wait_until grep -q "^ready state=$1 " "$WORK/fixture.out" ||
+        fail "the fixture never reached state $1: $(cat "$WORK/fixture.err")"
+    read_ready_line "$(grep "^ready state=$1 " "$WORK/fixture.out")"
 }
 
 start_fixture() {
     "$1" >"$WORK/fixture.out" 2>"$WORK/fixture.err" &
-    FIXTURE_PID=$!
+    FIXTURE_PIDS+=($!)
 }
 
 next_state() {
-    kill -USR1 "$FIXTURE_PID"
+    kill -USR1 "${FIXTURE_PIDS[0]}"
 }
 
 # What `fmx mutex` shows in each state.

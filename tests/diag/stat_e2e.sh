@@ -21,50 +21,13 @@ FMX=$2
 FIXTURE=$3
 SOURCE=$4
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    exec 2>/dev/null
-    for pid in "${PIDS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/e2e_lib.sh"
 
-fail() {
-    echo "FAIL [$CASE]: $*" >&2
-    exit 1
-}
-
-line_of() {
-    grep -n "$1" "$SOURCE" | head -1 | cut -d: -f1
-}
-
-# Starts the fixture with the environment given (VAR=VALUE ...) and
-# FIXTURE_ARGS, and waits for its ready line: F_pid, F_hot, F_warm, F_fast,
-# F_child.
+# Starts the fixture with the environment given (VAR=VALUE ... or -u VAR,
+# as env(1) takes them) and FIXTURE_ARGS, and waits for its ready line:
+# F_pid, F_hot, F_warm, F_fast, F_child.
 start_fixture() {
-    env "$@" "$FIXTURE" ${FIXTURE_ARGS:-} >"$WORK/fixture.out" 2>"$WORK/fixture.err" &
-    PIDS+=($!)
-    for _ in $(seq 600); do
-        grep -q '^ready' "$WORK/fixture.out" && break
-        sleep 0.1
-    done
-    grep -q '^ready' "$WORK/fixture.out" || fail "fixture never got ready: $(cat "$WORK/fixture.err")"
-    for pair in $(head -1 "$WORK/fixture.out"); do
-        case $pair in
-        *=*) printf -v "F_${pair%%=*}" '%s' "${pair#*=}" ;;
-        esac
-    done
-}
-
-# Runs fmx; OUT, ERR and RC hold what it did.
-run_fmx() {
-    OUT=$("$FMX" "$@" 2>"$WORK/err")
-    RC=$?
-    ERR=$(cat "$WORK/err")
+    launch_fixture env "$@" "$FIXTURE" ${FIXTURE_ARGS:-}
 }
 
 # Checks the text view in $1 against what the fixture did.
@@ -190,7 +153,7 @@ case_errors() {
     start_fixture -u FASTMUTEX_STATS
     expect_error "process $F_pid does not record a contention profile; start it with FASTMUTEX_STATS=on" "$F_pid"
     sleep 120 &
-    PIDS+=($!)
+    FIXTURE_PIDS+=($!)
     expect_error "process $! does not record a contention profile" "$!"
 }
 
@@ -220,7 +183,7 @@ acquisitions_of() {
 
 case_fork() {
     FIXTURE_ARGS=fork start_fixture FASTMUTEX_STATS=on
-    PIDS+=("$F_child")
+    FIXTURE_PIDS+=("$F_child")
     local child_warm
     for _ in $(seq 300); do
         child_warm=$(acquisitions_of "$F_child" warm)
